@@ -1,0 +1,33 @@
+"""``scf-worker worker``: run queued jobs, the local stand-in for queue triggers."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from scf_worker.cli.i18n import detect_lang, text
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("worker", help="run queued jobs from the state store")
+    parser.add_argument("--until-idle", action="store_true",
+                        help="stop when no message is ready or scheduled")
+    parser.add_argument("--poll-seconds", type=float, default=1.0,
+                        help="pause between polls when running continuously (seconds)")
+    parser.add_argument("--lang", choices=("zh", "en"))
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scf_worker.app import get_services
+    from scf_worker.jobs.worker import run_until_idle
+
+    services = get_services()
+    lang = detect_lang(args.lang)
+    while True:
+        stats = run_until_idle(services)
+        if stats.processed:
+            print(text("worker.summary", lang, **vars(stats)))
+        if args.until_idle:
+            return 0
+        time.sleep(args.poll_seconds)

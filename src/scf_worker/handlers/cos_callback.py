@@ -1,0 +1,59 @@
+"""cos-callback (API Gateway and COS trigger): verify, record once, schedule work."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from scf_worker.app import Services, get_services
+from scf_worker.callbacks.service import CallbackService
+from scf_worker.observability import logging as obs_logging
+from scf_worker.runtime.events import HttpRequest, kind_of
+from scf_worker.runtime.invocation import Invocation, http_function, start_invocation, unsupported
+
+log = obs_logging.get_logger(__name__)
+FUNCTION_NAME = "cos-callback"
+
+
+def _service(services: Services) -> CallbackService:
+    service: CallbackService | None = services.extensions.get("callback")
+    if service is None:
+        service = CallbackService(services.settings, services.jobs, services.store, services.clock)
+        services.extensions["callback"] = service
+    return service
+
+
+def _http(services: Services, request: HttpRequest, invocation: Invocation) -> Any:
+    services.settings.require("CALLBACK_SHARED_SECRET")
+    return _service(services).handle_http(request)
+
+
+_http_handler = http_function(FUNCTION_NAME, "POST /cos/callback", _http)
+
+
+def main_handler(event: Any, context: Any) -> dict[str, Any]:
+    kind = kind_of(event)
+    if kind != "cos":
+        # The HTTP entry answers non-HTTP shapes with unsupported_event as well.
+        return _http_handler(event, context)
+
+    invocation = start_invocation(FUNCTION_NAME, context)
+    obs_logging.clear()
+    obs_logging.bind(requestId=invocation.request_id, route="cos:ObjectCreated",
+                     function=FUNCTION_NAME)
+    code = "ok"
+    try:
+        services = get_services()
+        # A storage or state failure raises, so SCF retries the event; recording is idempotent.
+        results = _service(services).handle_cos_event(event, invocation.request_id)
+        return {"code": 0, "message": "ok", "requestId": invocation.request_id, "results": results}
+    except Exception as exc:
+        code = type(exc).__name__
+        log.exception("cos_event_failed")
+        raise
+    finally:
+        log.info("invocation_end", code=code, coldStart=invocation.cold_start,
+                 durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+
+
+__all__ = ["main_handler", "unsupported"]

@@ -1,0 +1,25 @@
+"""Errors and signals of the idempotency capability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IdempotencyError(Exception):
+    """Base class for idempotency failures."""
+
+
+class AlreadyInProgress(IdempotencyError):
+    """Another holder owns a live claim on this key; retry after its lease."""
+
+
+class IdempotencyConflict(IdempotencyError):
+    """The key was first used with a different payload fingerprint."""
+
+
+class AlreadyCompleted(IdempotencyError):
+    """A control-flow signal, not a failure: the stored response is returned to the duplicate."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        super().__init__("already completed")

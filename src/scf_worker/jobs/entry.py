@@ -1,0 +1,91 @@
+"""The ``main_handler`` shape shared by queue- and async-triggered job functions.
+
+A function takes direct async invocations (the payload itself, or an envelope
+carrying the attempt number) and queue records (CMQ or CKafka). When the local
+worker or another managed consumer calls it, it sets ``managed_consumer`` in
+the context and acts on the returned outcomes itself; otherwise the handler
+stores each retry durably in the queue before returning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from scf_worker.app import Services, get_services
+from scf_worker.jobs.dispatch import Outcome, enqueue_retry, execute, open_envelope
+from scf_worker.observability import logging as obs_logging
+from scf_worker.runtime.events import kind_of, parse_queue
+from scf_worker.runtime.invocation import Invocation, start_invocation, unsupported
+
+log = obs_logging.get_logger(__name__)
+JobRun = Callable[[Services, Any, Invocation], dict[str, Any]]
+DeadHook = Callable[[Services, Any, str], None]
+# A drain stops leasing new messages this long before the invocation's time limit.
+DRAIN_MARGIN_MS = 60_000
+
+
+def job_function(function_name: str, job_type: str, run: JobRun,
+                 on_dead: DeadHook | None = None) -> Callable[[Any, Any], dict[str, Any]]:
+    def main_handler(event: Any, context: Any) -> dict[str, Any]:
+        invocation = start_invocation(function_name, context)
+        obs_logging.clear()
+        obs_logging.bind(requestId=invocation.request_id, route=function_name,
+                         function=function_name)
+        managed = isinstance(context, Mapping) and bool(context.get("managed_consumer"))
+        kind = kind_of(event)
+        code = "ok"
+        try:
+            if kind not in ("direct", "queue", "timer"):
+                code = "unsupported_event"
+                return unsupported(function_name, invocation, kind)
+            services = get_services()
+            if kind == "timer":
+                return _drain(services, function_name, invocation)
+            items = ([(m.message_id, m.body) for m in parse_queue(event)] if kind == "queue"
+                     else [(None, event)])
+            results = []
+            for message_id, body in items:
+                outcome = _run_one(services, function_name, job_type, body, invocation, run,
+                                   on_dead, managed)
+                if outcome.status != "done":
+                    code = outcome.code
+                results.append({"messageId": message_id, "status": outcome.status,
+                                "code": outcome.code, "delayMs": outcome.delay_ms,
+                                **({"result": outcome.result} if outcome.result else {})})
+            return {"code": 0, "message": "ok", "requestId": invocation.request_id,
+                    "results": results}
+        finally:
+            log.info("invocation_end", code=code, coldStart=invocation.cold_start,
+                     durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+
+    return main_handler
+
+
+def _drain(services: Services, function_name: str, invocation: Invocation) -> dict[str, Any]:
+    """On a timer tick, run this function's due queue messages until the time is nearly up."""
+    from scf_worker.jobs.worker import drain
+
+    margin_ms = min(DRAIN_MARGIN_MS, invocation.time_limit_ms // 2)
+    stats = drain(services, function_name, invocation.deadline(margin_ms))
+    return {"code": 0, "message": "ok", "requestId": invocation.request_id,
+            "processed": stats.processed, "done": stats.done, "retried": stats.retried,
+            "dead": stats.dead}
+
+
+def _run_one(services: Services, function_name: str, job_type: str, body: Any,
+             invocation: Invocation, run: JobRun, on_dead: DeadHook | None,
+             managed: bool) -> Outcome:
+    payload, attempt = open_envelope(body)
+    job_id = payload.get("jobId") if isinstance(payload, dict) else None
+    with obs_logging.bound(jobId=job_id, attempt=attempt):
+        outcome = execute(
+            services, function_name, job_type, payload, attempt,
+            run=lambda p: run(services, p, invocation),
+            on_dead=(lambda p, reason: on_dead(services, p, reason)) if on_dead else None,
+            idempotency_key=job_id,
+        )
+        if outcome.status == "retry" and not managed and isinstance(payload, dict):
+            enqueue_retry(services, function_name, payload, attempt, outcome.delay_ms)
+    return outcome

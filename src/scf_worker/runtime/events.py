@@ -1,0 +1,188 @@
+"""Adapters from the event shapes SCF delivers to small typed objects.
+
+Shapes: the API Gateway trigger, the COS trigger, CMQ and CKafka queue
+records, the timer trigger, and direct async invocation (a plain dict).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scf_worker.runtime.errors import ApiError
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """An API Gateway integration request."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, Any]
+    request_id: str | None
+    source_ip: str | None = None
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            raise ApiError("missing_params", "the request body is empty")
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ApiError("invalid_json") from None
+
+
+@dataclass(frozen=True)
+class CosRecord:
+    """One record of a COS trigger event, with the raw key as delivered."""
+
+    event_name: str
+    appid: str
+    bucket_short_name: str
+    region: str
+    raw_key: str
+    size: int | None
+    etag: str | None
+    content_type: str | None
+    version_id: str
+    event_time: str | int | None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_object_created(self) -> bool:
+        return self.event_name.startswith("cos:ObjectCreated:")
+
+
+@dataclass(frozen=True)
+class TimerEvent:
+    trigger_name: str
+    time: str
+    message: str
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """A message from a queue trigger or the local worker; ``body`` is parsed JSON."""
+
+    message_id: str | None
+    body: Any
+    source: str
+
+
+def kind_of(event: Any) -> str:
+    """Classify an event: ``http``, ``cos``, ``queue``, ``timer``, ``direct`` or ``unknown``."""
+    if not isinstance(event, Mapping):
+        return "unknown"
+    if "httpMethod" in event and ("headers" in event or "requestContext" in event):
+        return "http"
+    if event.get("Type") == "Timer":
+        return "timer"
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], Mapping):
+        if "cos" in records[0]:
+            return "cos"
+        if "CMQ" in records[0] or "Ckafka" in records[0]:
+            return "queue"
+        return "unknown"
+    if "Records" in event:
+        return "unknown"
+    return "direct"
+
+
+def parse_http(event: Mapping[str, Any]) -> HttpRequest:
+    headers: dict[str, str] = {}
+    for name, value in (event.get("headers") or {}).items():
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        headers[str(name).lower()] = str(value)
+
+    body_field = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body_field, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError("invalid_params", "isBase64Encoded is set but body is not base64") from None
+    else:
+        body = body_field.encode("utf-8") if isinstance(body_field, str) else b""
+
+    context = event.get("requestContext") or {}
+    request_id = context.get("requestId") or headers.get("x-api-requestid")
+    return HttpRequest(
+        method=str(event.get("httpMethod") or context.get("httpMethod") or "GET").upper(),
+        path=str(event.get("path") or context.get("path") or "/"),
+        headers=headers,
+        body=body,
+        query=event.get("queryString") or event.get("queryStringParameters") or {},
+        request_id=request_id,
+        source_ip=context.get("sourceIp"),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_cos_record(record: Mapping[str, Any]) -> CosRecord:
+    """Read one COS record; raise ValueError naming the missing field."""
+    cos = record.get("cos")
+    if not isinstance(cos, Mapping):
+        raise ValueError("record has no cos object")
+    bucket = cos.get("cosBucket") or {}
+    obj = cos.get("cosObject") or {}
+    meta = obj.get("meta") or {}
+    event = record.get("event") or {}
+    key = obj.get("key")
+    if not isinstance(key, str) or not key:
+        raise ValueError("cos.cosObject.key is missing")
+    return CosRecord(
+        event_name=str(event.get("eventName") or ""),
+        appid=str(bucket.get("appid") or ""),
+        bucket_short_name=str(bucket.get("name") or ""),
+        region=str(bucket.get("cosRegion") or bucket.get("region") or ""),
+        raw_key=key,
+        size=_int_or_none(obj.get("size")),
+        etag=meta.get("ETag") or meta.get("etag") or None,
+        content_type=meta.get("Content-Type") or None,
+        version_id=str(obj.get("vid") or ""),
+        event_time=event.get("eventTime"),
+        meta=meta,
+    )
+
+
+def parse_timer(event: Mapping[str, Any]) -> TimerEvent:
+    return TimerEvent(
+        trigger_name=str(event.get("TriggerName") or ""),
+        time=str(event.get("Time") or ""),
+        message=str(event.get("Message") or ""),
+    )
+
+
+def parse_queue(event: Mapping[str, Any]) -> list[QueueMessage]:
+    """Read every CMQ or CKafka record; a body that is not JSON stays a string."""
+    messages = []
+    for record in event.get("Records") or []:
+        source = "CMQ" if "CMQ" in record else "Ckafka"
+        inner = record.get(source) or {}
+        raw = inner.get("msgBody")
+        try:
+            body = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            body = raw
+        message_id = inner.get("msgId") or (
+            f"{inner.get('topic')}:{inner.get('partition')}:{inner.get('offset')}"
+            if source == "Ckafka"
+            else None
+        )
+        messages.append(QueueMessage(message_id=message_id, body=body, source=source))
+    return messages

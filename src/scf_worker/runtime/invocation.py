@@ -1,0 +1,114 @@
+"""Entry points that turn a capability call into an SCF ``main_handler``.
+
+Each entry binds the log context for one invocation (cleared on the next),
+times it, maps outcomes to the HTTP catalog or to per-message results, and
+logs one ``invocation_end`` line with ``durationMs`` and ``code``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scf_worker.app import Services, get_services
+from scf_worker.observability import logging as obs_logging
+from scf_worker.runtime import responses
+from scf_worker.runtime.errors import ApiError, ConfigError
+from scf_worker.runtime.events import HttpRequest, kind_of, parse_http
+
+log = obs_logging.get_logger(__name__)
+DEFAULT_TIME_LIMIT_MS = 3000
+_cold = {"start": True}
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Facts about the current invocation taken from SCF's ``context`` dict."""
+
+    request_id: str
+    function_name: str
+    time_limit_ms: int
+    started_monotonic: float
+    cold_start: bool
+
+    def remaining_ms(self) -> int:
+        elapsed_ms = (time.monotonic() - self.started_monotonic) * 1000
+        return max(0, int(self.time_limit_ms - elapsed_ms))
+
+    def deadline(self, margin_ms: int) -> float:
+        """Return the monotonic time by which work must stop to leave ``margin_ms`` spare."""
+        return self.started_monotonic + max(0, self.time_limit_ms - margin_ms) / 1000
+
+
+def start_invocation(function_name: str, context: Any) -> Invocation:
+    ctx = context if isinstance(context, Mapping) else {}
+    cold = _cold["start"]
+    _cold["start"] = False
+    try:
+        time_limit_ms = int(ctx.get("time_limit_in_ms") or DEFAULT_TIME_LIMIT_MS)
+    except (TypeError, ValueError):
+        time_limit_ms = DEFAULT_TIME_LIMIT_MS
+    return Invocation(
+        request_id=str(ctx.get("request_id") or uuid.uuid4()),
+        function_name=str(ctx.get("function_name") or function_name),
+        time_limit_ms=time_limit_ms,
+        started_monotonic=time.monotonic(),
+        cold_start=cold,
+    )
+
+
+def _services_or_error() -> Services:
+    try:
+        return get_services()
+    except ConfigError as exc:
+        obs_logging.configure()
+        log.error("config_invalid", variable=exc.variable, error=str(exc))
+        raise ApiError("internal_error") from None
+
+
+HttpHandler = Callable[[Services, HttpRequest, Invocation], Any]
+
+
+def http_function(
+    function_name: str, route: str, handle: HttpHandler
+) -> Callable[[Any, Any], dict[str, Any]]:
+    """Build a main_handler for an API Gateway function."""
+
+    def main_handler(event: Any, context: Any) -> dict[str, Any]:
+        invocation = start_invocation(function_name, context)
+        obs_logging.clear()
+        obs_logging.bind(requestId=invocation.request_id, route=route, function=function_name)
+        request_id: str | None = invocation.request_id
+        status = 500
+        key = "internal_error"
+        try:
+            services = _services_or_error()
+            if kind_of(event) != "http":
+                raise ApiError("unsupported_event", f"{function_name} takes API Gateway events")
+            request = parse_http(event)
+            request_id = request.request_id or invocation.request_id
+            obs_logging.bind(requestId=request_id)
+            data = handle(services, request, invocation)
+            status, key = 200, "ok"
+            return responses.ok(data, request_id)
+        except ApiError as exc:
+            status, key = exc.status, exc.key
+            return responses.error(exc, request_id)
+        except Exception:
+            log.exception("unhandled_error")
+            return responses.error(ApiError("internal_error"), request_id)
+        finally:
+            log.info("invocation_end", code=key, status=status, coldStart=invocation.cold_start,
+                     durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+
+    return main_handler
+
+
+def unsupported(function_name: str, invocation: Invocation, kind: str) -> dict[str, Any]:
+    """Answer an event shape the function does not take; retrying would not help."""
+    entry = ApiError("unsupported_event").entry
+    log.error("unsupported_event", kind=kind, function=function_name)
+    return {"code": entry.code, "message": entry.key, "requestId": invocation.request_id}

@@ -1,0 +1,52 @@
+"""The object store interface and key rules shared by every backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from scf_worker.storage.errors import InvalidObjectKey
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD returns: size, normalised ETag and content type."""
+
+    key: str
+    size: int
+    etag: str
+    content_type: str | None
+
+
+class ObjectStore(Protocol):
+    """Put, fetch and inspect objects of one bucket namespace."""
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
+
+    def download(self, bucket: str, key: str, dest: Path) -> ObjectInfo: ...
+
+    def upload(self, bucket: str, key: str, src: Path, content_type: str | None) -> ObjectInfo: ...
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
+
+
+def check_key(key: str) -> str:
+    """Return the key unchanged, or raise InvalidObjectKey when it is unsafe to use."""
+    if not key or key.startswith("/"):
+        raise InvalidObjectKey("object key is empty or starts with /")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+        raise InvalidObjectKey("object key contains a control character")
+    if any(segment in (".", "..") for segment in key.split("/")):
+        raise InvalidObjectKey("object key contains a . or .. segment")
+    return key
+
+
+def normalize_etag(raw: str) -> str:
+    """Strip quotes and a weak ``W/`` marker; a multipart ``-N`` suffix stays as part of it."""
+    etag = raw.strip()
+    if etag.startswith("W/"):
+        etag = etag[2:]
+    return etag.strip('"')
