@@ -29,7 +29,7 @@ class SqlIdempotencyStore:
         now = self.clock()
         with self.db.transaction() as tx:
             inserted = tx.insert(
-                "INSERT OR IGNORE INTO idempotency (key, status, fingerprint, lease_until,"
+                "INSERT OR IGNORE INTO idempotency (idem_key, status, fingerprint, lease_until,"
                 " expires_at, updated_at) VALUES (?, 'in_progress', ?, ?, ?, ?)",
                 (key, payload_fingerprint, now + lease_seconds, now + self.expiry_seconds, now),
             )
@@ -37,7 +37,7 @@ class SqlIdempotencyStore:
                 return
             taken = tx.execute(
                 "UPDATE idempotency SET status = 'in_progress', fingerprint = ?, lease_until = ?,"
-                " expires_at = ?, response = NULL, updated_at = ? WHERE key = ? AND"
+                " expires_at = ?, response = NULL, updated_at = ? WHERE idem_key = ? AND"
                 " ((status = 'in_progress' AND lease_until <= ?) OR expires_at <= ?"
                 "  OR status = 'released')",
                 (payload_fingerprint, now + lease_seconds, now + self.expiry_seconds, now, key,
@@ -45,7 +45,7 @@ class SqlIdempotencyStore:
             )
             if taken:
                 return
-            row = tx.query("SELECT status, fingerprint, response FROM idempotency WHERE key = ?",
+            row = tx.query("SELECT status, fingerprint, response FROM idempotency WHERE idem_key = ?",
                            (key,))[0]
         if row["fingerprint"] != payload_fingerprint:
             raise IdempotencyConflict(f"key {key!r} was used with a different payload")
@@ -55,13 +55,13 @@ class SqlIdempotencyStore:
 
     def complete(self, key: str, response: Any) -> None:
         self.db.execute(
-            "UPDATE idempotency SET status = 'completed', response = ?, updated_at = ? WHERE key = ?",
+            "UPDATE idempotency SET status = 'completed', response = ?, updated_at = ? WHERE idem_key = ?",
             (json.dumps(response), self.clock(), key),
         )
 
     def release(self, key: str) -> None:
         self.db.execute(
-            "UPDATE idempotency SET status = 'released', updated_at = ? WHERE key = ?"
+            "UPDATE idempotency SET status = 'released', updated_at = ? WHERE idem_key = ?"
             " AND status = 'in_progress'",
             (self.clock(), key),
         )

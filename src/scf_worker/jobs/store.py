@@ -125,7 +125,7 @@ class JobStore:
             rows = tx.query(
                 "SELECT * FROM queue WHERE ((status = 'ready' AND due_at <= ?)"  # noqa: S608
                 " OR (status = 'leased' AND lease_until <= ?))" + topic_filter +
-                " ORDER BY due_at, id LIMIT 1",
+                " ORDER BY due_at, id LIMIT 1" + self.db.lock_rows,
                 params,
             )
             if not rows:

@@ -1,10 +1,12 @@
-"""Table definitions for the SQL state store.
+"""Table definitions for the SQL state store, for SQLite and MySQL/MariaDB.
 
 Timestamps are epoch seconds (REAL) so comparisons are cheap and the same on
 every dialect; the job and event contracts render them as ISO-8601 UTC.
 """
 
 from __future__ import annotations
+
+import re
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS media_jobs (
@@ -69,7 +71,7 @@ CREATE TABLE IF NOT EXISTS scf_dlq (
 CREATE INDEX IF NOT EXISTS scf_dlq_status ON scf_dlq (status, function);
 
 CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
+    idem_key TEXT PRIMARY KEY,
     status TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     response TEXT,
@@ -95,3 +97,27 @@ CREATE TABLE IF NOT EXISTS upload_grants (
     expires_at REAL NOT NULL
 );
 """
+
+
+def mysql_schema() -> str:
+    """Translate the SQLite DDL to MySQL/MariaDB.
+
+    Indexed text columns become VARCHAR (MySQL cannot index unbounded TEXT),
+    epoch-second REAL columns become DOUBLE, and tables use InnoDB with utf8mb4
+    so Chinese object keys round-trip.
+    """
+    ddl = SQLITE_SCHEMA
+    ddl = ddl.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT PRIMARY KEY AUTO_INCREMENT")
+    for column in ("job_key", "idem_key", "dedupe_key", "access_key_id"):
+        ddl = re.sub(rf"{column} TEXT", f"{column} VARCHAR(700)", ddl)
+    for column in ("id TEXT", "job_id TEXT", "type TEXT", "status TEXT", "topic TEXT", "name TEXT",
+                   "function TEXT", "job_type TEXT", "parent_id TEXT", "idempotency_key TEXT"):
+        ddl = ddl.replace(column, column.replace("TEXT", "VARCHAR(191)"))
+    # 760 utf8mb4 characters keep the index under InnoDB's 3072-byte limit.
+    ddl = ddl.replace("object_key TEXT", "object_key VARCHAR(760)")
+    ddl = ddl.replace("REAL", "DOUBLE")
+    ddl = ddl.replace("params TEXT NOT NULL DEFAULT '{}'", "params TEXT NOT NULL")
+    for column in ("payload TEXT", "result TEXT", "response TEXT", "policy TEXT"):
+        ddl = ddl.replace(column, column.replace("TEXT", "MEDIUMTEXT"))
+    ddl = ddl.replace("\n);\n", "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;\n")
+    return ddl

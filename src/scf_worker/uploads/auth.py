@@ -34,8 +34,10 @@ def authenticate(request: HttpRequest, mode: str, jwt_secret: str | None) -> str
     issuer = os.environ.get("AUTH_JWT_ISSUER") or None
     audience = os.environ.get("AUTH_JWT_AUDIENCE") or None
     try:
-        claims = jwt.decode(token.strip(), jwt_secret, algorithms=["HS256"], options={"require": ["exp", "sub"]},
-                            leeway=LEEWAY_SECONDS, issuer=issuer, audience=audience)
+        claims = jwt.decode(
+            token.strip(), jwt_secret, algorithms=["HS256"], options={"require": ["exp", "sub"]},
+            leeway=LEEWAY_SECONDS, issuer=issuer, audience=audience,
+        )
     except jwt.PyJWTError:
         raise ApiError("unauthorized", "the bearer token is invalid or expired") from None
     subject = claims.get("sub")
