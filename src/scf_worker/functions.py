@@ -15,6 +15,8 @@ class FunctionSpec:
     name: str
     module: str
     http_route: str | None = None
+    # Mirrors "timeout" in scf/<name>/config.json; a test keeps the two equal.
+    timeout_seconds: int = 3
 
     def handler(self) -> Handler:
         handler: Handler = importlib.import_module(self.module).main_handler
@@ -24,10 +26,10 @@ class FunctionSpec:
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
-        FunctionSpec("media-sign", "scf_worker.handlers.media_sign", "/upload/sign"),
-        FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback"),
-        FunctionSpec("transcode", "scf_worker.handlers.transcode"),
-        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward"),
+        FunctionSpec("media-sign", "scf_worker.handlers.media_sign", "/upload/sign", 10),
+        FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback", 30),
+        FunctionSpec("transcode", "scf_worker.handlers.transcode", None, 900),
+        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward", None, 30),
     )
 }
 

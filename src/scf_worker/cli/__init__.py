@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES = ("demo", "worker")
+SUBCOMMAND_MODULES = ("demo", "worker", "alerts", "trace")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (for example `| head`) went away; that is not an error of the command.
+        sys.stderr.close()
+        return 0
     return code
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from scf_worker.app import Services, get_services
 from scf_worker.callbacks.service import CallbackService
 from scf_worker.observability import logging as obs_logging
+from scf_worker.observability import metrics
 from scf_worker.runtime.events import HttpRequest, kind_of
 from scf_worker.runtime.invocation import Invocation, http_function, start_invocation, unsupported
 
@@ -42,6 +43,8 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
     obs_logging.bind(requestId=invocation.request_id, route="cos:ObjectCreated",
                      function=FUNCTION_NAME)
     code = "ok"
+    services = None
+    results: list[dict[str, Any]] = []
     try:
         services = get_services()
         # A storage or state failure raises, so SCF retries the event; recording is idempotent.
@@ -52,8 +55,16 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         log.exception("cos_event_failed")
         raise
     finally:
+        duration_ms = (time.monotonic() - invocation.started_monotonic) * 1000
         log.info("invocation_end", code=code, coldStart=invocation.cold_start,
-                 durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+                 durationMs=int(duration_ms))
+        keys = [r["key"] for r in results if r.get("key")]
+        metrics.emit(metrics.InvocationRecord(
+            function=FUNCTION_NAME, trigger="cos", outcome="ok" if code == "ok" else "error",
+            code=code, duration_ms=duration_ms, cold_start=invocation.cold_start,
+            duplicates=sum(r["status"] == "duplicate" for r in results),
+            request_id=invocation.request_id, object_key=keys[0] if len(keys) == 1 else "",
+        ), db=services.db if services is not None else None)
 
 
 __all__ = ["main_handler", "unsupported"]

@@ -9,6 +9,7 @@ from scf_worker.app import Services
 from scf_worker.jobs import lifecycle
 from scf_worker.jobs.entry import job_function
 from scf_worker.jobs.model import TYPE_TRANSCODE
+from scf_worker.observability import metrics
 from scf_worker.retry.policy import PermanentError
 from scf_worker.runtime.invocation import Invocation
 from scf_worker.transcode.service import TranscodeService
@@ -27,7 +28,9 @@ def run(services: Services, payload: Any, invocation: Invocation) -> dict[str, A
     settings = services.settings
     service = TranscodeService(services.store, settings.output_prefix, settings.ffmpeg_binary,
                                settings.ffprobe_binary, services.scratch_root)
+    metrics.note(objectKey=job.resource.key)
     result = service.run(job, invocation.deadline(UPLOAD_MARGIN_MS))
+    metrics.note(ffmpegMs=result.get("ffmpegMs", 0))
     lifecycle.finish(services.jobs, job, result, started)
     return {"status": "done", "outputs": len(result["outputs"])}
 

@@ -16,6 +16,7 @@ from typing import Any
 from scf_worker.app import Services, get_services
 from scf_worker.jobs.dispatch import Outcome, enqueue_retry, execute, open_envelope
 from scf_worker.observability import logging as obs_logging
+from scf_worker.observability import metrics
 from scf_worker.runtime.events import kind_of, parse_queue
 from scf_worker.runtime.invocation import Invocation, start_invocation, unsupported
 
@@ -79,7 +80,8 @@ def _run_one(services: Services, function_name: str, job_type: str, body: Any,
              managed: bool) -> Outcome:
     payload, attempt = open_envelope(body)
     job_id = payload.get("jobId") if isinstance(payload, dict) else None
-    with obs_logging.bound(jobId=job_id, attempt=attempt):
+    started = time.monotonic()
+    with obs_logging.bound(jobId=job_id, attempt=attempt), metrics.collecting() as notes:
         outcome = execute(
             services, function_name, job_type, payload, attempt,
             run=lambda p: run(services, p, invocation),
@@ -88,4 +90,14 @@ def _run_one(services: Services, function_name: str, job_type: str, body: Any,
         )
         if outcome.status == "retry" and not managed and isinstance(payload, dict):
             enqueue_retry(services, function_name, payload, attempt, outcome.delay_ms)
+        duplicate = outcome.result.get("status") == "duplicate"
+        record = metrics.InvocationRecord(
+            function=function_name, trigger="queue" if managed else "direct",
+            outcome="duplicate" if duplicate else outcome.status, code=outcome.code,
+            duration_ms=(time.monotonic() - started) * 1000, cold_start=invocation.cold_start,
+            job_type=job_type, attempt=attempt, retries=int(outcome.status == "retry"),
+            dead_letters=int(outcome.status == "dead"), duplicates=int(duplicate),
+            request_id=invocation.request_id, job_id=str(job_id or ""),
+        )
+        metrics.emit(record, dict(notes), services.db)
     return outcome

@@ -7,6 +7,7 @@ logs one ``invocation_end`` line with ``durationMs`` and ``code``.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from typing import Any
 
 from scf_worker.app import Services, get_services
 from scf_worker.observability import logging as obs_logging
+from scf_worker.observability import metrics
 from scf_worker.runtime import responses
 from scf_worker.runtime.errors import ApiError, ConfigError
 from scf_worker.runtime.events import HttpRequest, kind_of, parse_http
@@ -81,9 +83,24 @@ def http_function(
         invocation = start_invocation(function_name, context)
         obs_logging.clear()
         obs_logging.bind(requestId=invocation.request_id, route=route, function=function_name)
+        with metrics.collecting() as notes:
+            response, services = _serve(event, invocation)
+            body_code = response["statusCode"]
+            key = json.loads(response["body"])["message"]
+            duration_ms = (time.monotonic() - invocation.started_monotonic) * 1000
+            log.info("invocation_end", code=key, status=body_code, coldStart=invocation.cold_start,
+                     durationMs=int(duration_ms))
+            record = metrics.InvocationRecord(
+                function=function_name, trigger="http", outcome="ok" if body_code < 400 else "error",
+                code=key, duration_ms=duration_ms, cold_start=invocation.cold_start,
+                request_id=json.loads(response["body"]).get("requestId") or "",
+            )
+            metrics.emit(record, dict(notes), services.db if services is not None else None)
+        return response
+
+    def _serve(event: Any, invocation: Invocation) -> tuple[dict[str, Any], Services | None]:
         request_id: str | None = invocation.request_id
-        status = 500
-        key = "internal_error"
+        services: Services | None = None
         try:
             services = _services_or_error()
             if kind_of(event) != "http":
@@ -91,18 +108,12 @@ def http_function(
             request = parse_http(event)
             request_id = request.request_id or invocation.request_id
             obs_logging.bind(requestId=request_id)
-            data = handle(services, request, invocation)
-            status, key = 200, "ok"
-            return responses.ok(data, request_id)
+            return responses.ok(handle(services, request, invocation), request_id), services
         except ApiError as exc:
-            status, key = exc.status, exc.key
-            return responses.error(exc, request_id)
+            return responses.error(exc, request_id), services
         except Exception:
             log.exception("unhandled_error")
-            return responses.error(ApiError("internal_error"), request_id)
-        finally:
-            log.info("invocation_end", code=key, status=status, coldStart=invocation.cold_start,
-                     durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+            return responses.error(ApiError("internal_error"), request_id), services
 
     return main_handler
 

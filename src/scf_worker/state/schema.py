@@ -89,6 +89,27 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (name, job_id)
 );
 
+CREATE TABLE IF NOT EXISTS invocation_metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    function TEXT NOT NULL,
+    trigger_kind TEXT NOT NULL,
+    job_type TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    code TEXT NOT NULL,
+    duration_ms REAL NOT NULL,
+    cold_start INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    retries INTEGER NOT NULL,
+    dead_letters INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL,
+    ffmpeg_ms REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    object_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocation_metrics_function_ts ON invocation_metrics (function, ts);
+
 CREATE TABLE IF NOT EXISTS upload_grants (
     access_key_id TEXT PRIMARY KEY,
     secret_key TEXT NOT NULL,
@@ -110,7 +131,8 @@ def mysql_schema() -> str:
     ddl = ddl.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT PRIMARY KEY AUTO_INCREMENT")
     for column in ("job_key", "idem_key", "dedupe_key", "access_key_id"):
         ddl = re.sub(rf"{column} TEXT", f"{column} VARCHAR(700)", ddl)
-    for column in ("id TEXT", "job_id TEXT", "type TEXT", "status TEXT", "topic TEXT", "name TEXT",
+    for column in ("id TEXT", "job_id TEXT", "type TEXT", "trigger_kind TEXT", "outcome TEXT",
+                   "code TEXT", "status TEXT", "topic TEXT", "name TEXT",
                    "function TEXT", "job_type TEXT", "parent_id TEXT", "idempotency_key TEXT"):
         ddl = ddl.replace(column, column.replace("TEXT", "VARCHAR(191)"))
     # 760 utf8mb4 characters keep the index under InnoDB's 3072-byte limit.

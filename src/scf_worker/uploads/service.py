@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from scf_worker.observability import metrics
 from scf_worker.observability.logging import get_logger
 from scf_worker.runtime.config import Settings
 from scf_worker.runtime.errors import ApiError
@@ -61,6 +62,7 @@ class SignService:
             raise ApiError("upstream_error", "the credential service failed; retry later") from None
 
         log.info("credentials_issued", key=key, multipart=multipart, size=upload.size)
+        metrics.note(objectKey=key)
         return {
             "credentials": {
                 "tmpSecretId": credentials.tmp_secret_id,
