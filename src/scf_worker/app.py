@@ -74,7 +74,7 @@ def get_services() -> Services:
     global _services
     if _services is None:
         settings = load_settings()
-        obs_logging.configure(settings.log_level)
+        obs_logging.configure(settings.log_level, debug_sample_rate=settings.log_debug_sample_rate)
         obs_logging.register_secrets(settings.secrets)
         _services = Services(settings)
     return _services

@@ -79,3 +79,36 @@ def test_exception_logs_carry_error_class():
     line = json.loads(stream.getvalue())
     assert line["errorClass"] == "ValueError"
     assert "Traceback" in line["exception"]
+
+
+def test_debug_lines_only_for_sampled_invocations():
+    stream = io.StringIO()
+    obs_logging.configure("INFO", stream=stream, debug_sample_rate=0.5)
+    logger = logging.getLogger(obs_logging.LOGGER_NAME)
+    handler = next(h for h in logger.handlers if getattr(h, "_scf_worker", False))
+    original_stream = handler.setStream(stream)
+    log = obs_logging.get_logger("scf_worker.sampling")
+    try:
+        obs_logging.sample_debug(0.5, draw=0.9)
+        log.debug("hidden_debug")
+        log.info("kept_info")
+        obs_logging.sample_debug(0.5, draw=0.1)
+        log.debug("sampled_debug")
+    finally:
+        handler.setStream(original_stream)
+        obs_logging.configure("INFO")
+        obs_logging.sample_debug(0.0)
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events == ["kept_info", "sampled_debug"]
+
+
+def test_event_summary_keeps_only_allow_listed_fields():
+    from scf_worker.runtime import samples
+
+    event = samples.apigw_event("POST", "/x", '{"password": "p"}',
+                                {"authorization": "Bearer abc", "user-agent": "ua"})
+    summary = obs_logging.event_summary(event)
+    assert summary["httpMethod"] == "POST"
+    assert set(summary["headers"]) == {"content-type", "user-agent", "x-api-requestid"}
+    assert "body" not in summary
+    assert "authorization" not in json.dumps(summary)

@@ -55,7 +55,7 @@ class DemoReport:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def local_environment(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     reset_services()
@@ -117,7 +117,7 @@ def run_demo(media_file: Path | None, workdir: Path | None = None,
             "RETRY_BASE_MS": os.environ.get("RETRY_BASE_MS", "200"),
             "LOG_LEVEL": log_level,
         }
-        with _environment(env):
+        with local_environment(env):
             try:
                 _run_steps(steps, report, Path(media_file), env)
             except Exception as exc:  # noqa: BLE001 (the report carries the failure)

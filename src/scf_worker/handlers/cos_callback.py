@@ -10,7 +10,13 @@ from scf_worker.callbacks.service import CallbackService
 from scf_worker.observability import logging as obs_logging
 from scf_worker.observability import metrics
 from scf_worker.runtime.events import HttpRequest, kind_of
-from scf_worker.runtime.invocation import Invocation, http_function, start_invocation, unsupported
+from scf_worker.runtime.invocation import (
+    Invocation,
+    bind_invocation,
+    http_function,
+    start_invocation,
+    unsupported,
+)
 
 log = obs_logging.get_logger(__name__)
 FUNCTION_NAME = "cos-callback"
@@ -39,9 +45,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         return _http_handler(event, context)
 
     invocation = start_invocation(FUNCTION_NAME, context)
-    obs_logging.clear()
-    obs_logging.bind(requestId=invocation.request_id, route="cos:ObjectCreated",
-                     function=FUNCTION_NAME)
+    bind_invocation(FUNCTION_NAME, "cos:ObjectCreated", invocation, event)
     code = "ok"
     services = None
     results: list[dict[str, Any]] = []

@@ -18,7 +18,12 @@ from scf_worker.jobs.dispatch import Outcome, enqueue_retry, execute, open_envel
 from scf_worker.observability import logging as obs_logging
 from scf_worker.observability import metrics
 from scf_worker.runtime.events import kind_of, parse_queue
-from scf_worker.runtime.invocation import Invocation, start_invocation, unsupported
+from scf_worker.runtime.invocation import (
+    Invocation,
+    bind_invocation,
+    start_invocation,
+    unsupported,
+)
 
 log = obs_logging.get_logger(__name__)
 JobRun = Callable[[Services, Any, Invocation], dict[str, Any]]
@@ -31,9 +36,7 @@ def job_function(function_name: str, job_type: str, run: JobRun,
                  on_dead: DeadHook | None = None) -> Callable[[Any, Any], dict[str, Any]]:
     def main_handler(event: Any, context: Any) -> dict[str, Any]:
         invocation = start_invocation(function_name, context)
-        obs_logging.clear()
-        obs_logging.bind(requestId=invocation.request_id, route=function_name,
-                         function=function_name)
+        bind_invocation(function_name, function_name, invocation, event)
         managed = isinstance(context, Mapping) and bool(context.get("managed_consumer"))
         kind = kind_of(event)
         code = "ok"
@@ -70,6 +73,9 @@ def _drain(services: Services, function_name: str, invocation: Invocation) -> di
 
     margin_ms = min(DRAIN_MARGIN_MS, invocation.time_limit_ms // 2)
     stats = drain(services, function_name, invocation.deadline(margin_ms))
+    # A gauge CLS can alarm on: the pending dead-letter backlog, sampled on every timer tick.
+    pending = services.db.query("SELECT COUNT(*) AS n FROM scf_dlq WHERE status = 'pending'")
+    log.info("dlq_backlog", pending=int(pending[0]["n"]))
     return {"code": 0, "message": "ok", "requestId": invocation.request_id,
             "processed": stats.processed, "done": stats.done, "retried": stats.retried,
             "dead": stats.dead}

@@ -27,6 +27,10 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
     "scf_worker_log_context", default=None
 )
 _secrets: set[str] = set()
+_debug_sampled: contextvars.ContextVar[bool] = contextvars.ContextVar("scf_worker_debug", default=False)
+# Event fields that may be logged when LOG_EVENTS=true; everything else is dropped.
+EVENT_FIELD_ALLOW_LIST = ("httpMethod", "path", "isBase64Encoded", "Type", "TriggerName", "Time")
+HEADER_ALLOW_LIST = ("content-type", "content-length", "user-agent", "x-api-requestid", "origin")
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -43,6 +47,40 @@ def bind(**fields: Any) -> None:
 
 def clear() -> None:
     _context.set({})
+
+
+def sample_debug(rate: float, draw: float | None = None) -> bool:
+    """Decide once per invocation whether its DEBUG lines are written; return the decision."""
+    import random
+
+    sampled = rate > 0 and (random.random() if draw is None else draw) < rate  # noqa: S311
+    _debug_sampled.set(sampled)
+    return sampled
+
+
+class _DebugSampler(logging.Filter):
+    """Drop DEBUG records unless the current invocation was sampled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG or _debug_sampled.get()
+
+
+def event_summary(event: Any) -> dict[str, Any]:
+    """Return the allow-listed parts of a trigger event, safe to log."""
+    if not isinstance(event, dict):
+        return {"eventType": type(event).__name__}
+    summary: dict[str, Any] = {k: event[k] for k in EVENT_FIELD_ALLOW_LIST if k in event}
+    headers = event.get("headers")
+    if isinstance(headers, dict):
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        summary["headers"] = {k: lowered[k] for k in HEADER_ALLOW_LIST if k in lowered}
+    records = event.get("Records")
+    if isinstance(records, list):
+        summary["records"] = len(records)
+        keys = [r.get("cos", {}).get("cosObject", {}).get("key") for r in records
+                if isinstance(r, dict) and isinstance(r.get("cos"), dict)]
+        summary["keys"] = [k for k in keys if k][:10]
+    return summary
 
 
 @contextmanager
@@ -114,15 +152,23 @@ def get_logger(name: str = LOGGER_NAME) -> _FieldsAdapter:
     return _FieldsAdapter(logging.getLogger(name), {})
 
 
-def configure(level: str = "INFO", stream: Any = None) -> None:
-    """Install the JSON handler on the package logger once; later calls only set the level."""
+def configure(level: str = "INFO", stream: Any = None, debug_sample_rate: float = 0.0) -> None:
+    """Install the JSON handler on the package logger once; later calls only set the level.
+
+    With ``debug_sample_rate`` above 0 the logger runs at DEBUG, and a filter
+    keeps DEBUG lines only for invocations chosen by ``sample_debug``.
+    """
     root = logging.getLogger(LOGGER_NAME)
-    root.setLevel(level)
+    root.setLevel("DEBUG" if debug_sample_rate > 0 and level != "DEBUG" else level)
     root.propagate = False
     if not any(getattr(h, "_scf_worker", False) for h in root.handlers):
-        handler = logging.StreamHandler(stream or sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        handler._scf_worker = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        stream_handler = logging.StreamHandler(stream or sys.stdout)
+        stream_handler.setFormatter(JsonFormatter())
+        stream_handler._scf_worker = True  # type: ignore[attr-defined]
+        root.addHandler(stream_handler)
+    for handler in root.handlers:
+        handler.filters = [f for f in handler.filters if not isinstance(f, _DebugSampler)]
+        if debug_sample_rate > 0 and level != "DEBUG":
+            handler.addFilter(_DebugSampler())
     for noisy in _NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -62,6 +62,8 @@ class Settings:
     retry_max_delay_ms: int
     retry_max_attempts: int
     log_level: str
+    log_debug_sample_rate: float = 0.0
+    log_events: bool = False
     secrets: frozenset[str] = field(default_factory=frozenset, repr=False)
 
     @property
@@ -148,6 +150,13 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
     return tuple(endpoints)
 
 
+def _log_level(environ: Mapping[str, str]) -> str:
+    level = environ.get("LOG_LEVEL", "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", level)
+    return level
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the configuration; raise ConfigError naming the bad variable."""
     env = os.environ if environ is None else environ
@@ -201,6 +210,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retry_base_ms=_int(env, "RETRY_BASE_MS", 1000, 0, 3_600_000),
         retry_max_delay_ms=_int(env, "RETRY_MAX_DELAY_MS", 300_000, 0, 86_400_000),
         retry_max_attempts=_int(env, "RETRY_MAX_ATTEMPTS", 5, 1, 100),
-        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        log_level=_log_level(env),
+        log_debug_sample_rate=_int(env, "LOG_DEBUG_SAMPLE_PERCENT", 0, 0, 100) / 100,
+        log_events=_bool(env, "LOG_EVENTS", False),
         secrets=frozenset(s for s in secret_values if s),
     )

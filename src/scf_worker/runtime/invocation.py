@@ -62,6 +62,19 @@ def start_invocation(function_name: str, context: Any) -> Invocation:
     )
 
 
+def bind_invocation(function_name: str, route: str, invocation: Invocation, event: Any) -> None:
+    """Reset the log context for a new invocation, sample DEBUG lines and log the event summary."""
+    obs_logging.clear()
+    obs_logging.bind(requestId=invocation.request_id, route=route, function=function_name)
+    try:
+        settings = get_services().settings
+    except ConfigError:
+        return
+    obs_logging.sample_debug(settings.log_debug_sample_rate)
+    if settings.log_events:
+        log.info("event_received", **obs_logging.event_summary(event))
+
+
 def _services_or_error() -> Services:
     try:
         return get_services()
@@ -81,8 +94,7 @@ def http_function(
 
     def main_handler(event: Any, context: Any) -> dict[str, Any]:
         invocation = start_invocation(function_name, context)
-        obs_logging.clear()
-        obs_logging.bind(requestId=invocation.request_id, route=route, function=function_name)
+        bind_invocation(function_name, route, invocation, event)
         with metrics.collecting() as notes:
             response, services = _serve(event, invocation)
             body_code = response["statusCode"]

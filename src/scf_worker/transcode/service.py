@@ -16,8 +16,9 @@ from typing import Any
 
 from scf_worker.jobs.model import Job
 from scf_worker.observability.logging import get_logger
+from scf_worker.retry.policy import TransientError
 from scf_worker.storage.base import ObjectStore
-from scf_worker.storage.errors import ObjectNotFound
+from scf_worker.storage.errors import ObjectNotFound, StorageError
 from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
 from scf_worker.transcode.errors import InvalidMedia, OutputInvalid, TranscodeTimeout
 from scf_worker.transcode.presets import mp4_args, thumbnail_args
@@ -80,6 +81,8 @@ class TranscodeService:
             self.store.download(job.resource.bucket, job.resource.key, dest)
         except ObjectNotFound:
             raise InvalidMedia("source object no longer exists") from None
+        except StorageError as exc:
+            raise TransientError("storage_error", f"download failed: {exc}") from exc
 
     def _render(self, job: Job, ffmpeg: str, ffprobe: str | None, source: Path, info: MediaInfo,
                 scratch: Path, deadline: float) -> tuple[list[tuple[Path, Output]], int]:

@@ -13,6 +13,7 @@ from typing import Any
 from scf_worker.idempotency.base import IdempotencyStore, fingerprint
 from scf_worker.idempotency.errors import AlreadyCompleted
 from scf_worker.jobs.model import EVENT_NAMES
+from scf_worker.observability import metrics
 from scf_worker.observability.logging import get_logger
 from scf_worker.retry.policy import PermanentError, TransientError
 from scf_worker.runtime.config import Settings
@@ -62,6 +63,8 @@ class Forwarder:
             log.info("webhook_delivered", webhookId=webhook_id, status=result.status,
                      latencyMs=result.latency_ms)
             delivered.append(webhook_id)
+        if skipped:
+            metrics.note(duplicates=len(skipped))
         if failure is not None:
             raise failure
         return {"delivered": len(delivered), "skipped": len(skipped)}
