@@ -108,8 +108,8 @@ class CosEndpoint:
         self.multipart = MultipartRegistry(self.staging / "multipart")
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                         name="cos-endpoint")
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name="cos-endpoint")
 
     @property
     def host(self) -> str:

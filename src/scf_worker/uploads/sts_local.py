@@ -78,7 +78,8 @@ class LocalSts:
         handler = type("BoundStsHandler", (_StsHandler,), {"sts": self})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="sts-local")
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name="sts-local")
 
     @property
     def endpoint(self) -> str:
