@@ -147,7 +147,8 @@ def test_multipart_upload_when_granted(upload_env, endpoint, services, tmp_path:
 def test_multipart_list_and_abort(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2 * MIB)
     client = client_for(grant, endpoint)
-    upload_id = client.create_multipart_upload(Bucket=BUCKET, Key=grant["key"], ContentType="video/mp4")["UploadId"]
+    initiated = client.create_multipart_upload(Bucket=BUCKET, Key=grant["key"], ContentType="video/mp4")
+    upload_id = initiated["UploadId"]
     etag = client.upload_part(Bucket=BUCKET, Key=grant["key"], Body=b"y" * MIB, PartNumber=1,
                               UploadId=upload_id)["ETag"]
 
