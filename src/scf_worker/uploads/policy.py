@@ -93,10 +93,12 @@ def _lint_statement(where: str, statement: Any, allowed_base: str) -> list[str]:
 
 
 def _lint_resource(where: str, resource: Any, allowed_base: str) -> list[str]:
-    if not isinstance(resource, str) or not resource.startswith(allowed_base):
-        return [f"{where}: resource {resource!r} is outside {allowed_base}"]
+    if not isinstance(resource, str):
+        return [f"{where}: resource {resource!r} is not a string"]
     problems = []
-    if any(segment in (".", "..") for segment in resource[len(allowed_base):].split("/")):
+    if not resource.startswith(allowed_base):
+        problems.append(f"{where}: resource {resource!r} is outside {allowed_base}")
+    elif any(segment in (".", "..") for segment in resource[len(allowed_base):].split("/")):
         problems.append(f"{where}: resource {resource!r} has a . or .. segment")
     for position, char in enumerate(resource):
         if char == "*" and (position == 0 or resource[position - 1] != "/"):
