@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -130,6 +131,7 @@ class CosEndpoint:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        shutil.rmtree(self.staging, ignore_errors=True)
 
     def __enter__(self) -> CosEndpoint:
         return self.start()
