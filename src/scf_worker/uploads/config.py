@@ -98,7 +98,8 @@ def _json_object(environ: Mapping[str, str], name: str, expected: str) -> dict[s
     return value
 
 
-def _allowed_types(environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+def allowed_types_from_env(environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Parse ``UPLOAD_ALLOWED_TYPES`` (MIME type -> extensions), or return the default allow-list."""
     expected = 'a JSON object of MIME type -> extensions, e.g. {"video/mp4": ["mp4"]}'
     value = _json_object(environ, "UPLOAD_ALLOWED_TYPES", expected)
     if value is None:
@@ -115,7 +116,9 @@ def _allowed_types(environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     return types
 
 
-def _max_bytes_by_mime(environ: Mapping[str, str], types: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
+def max_bytes_by_mime_from_env(environ: Mapping[str, str],
+                               types: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
+    """Parse ``UPLOAD_MAX_BYTES_BY_MIME``; every type must be on the allow-list."""
     name = "UPLOAD_MAX_BYTES_BY_MIME"
     value = _json_object(environ, name, 'a JSON object of MIME type -> bytes, e.g. {"video/mp4": 2147483648}')
     if value is None:
@@ -215,7 +218,7 @@ def load_upload_settings(settings: Settings, environ: Mapping[str, str] | None =
     env = os.environ if environ is None else environ
     appid = settings.appid  # raises ConfigError when COS_BUCKET has no -<APPID> suffix
     _check_prefix_template(settings.allowed_prefix)
-    types = _allowed_types(env)
+    types = allowed_types_from_env(env)
 
     leeway = _int(env, "AUTH_JWT_LEEWAY_SEC", MAX_JWT_LEEWAY_SECONDS, 0, MAX_JWT_LEEWAY_SECONDS)
     header = env.get("AUTH_GATEWAY_USER_HEADER", "x-user-id").strip().lower()
@@ -241,7 +244,7 @@ def load_upload_settings(settings: Settings, environ: Mapping[str, str] | None =
         duration_seconds=settings.sign_expire_seconds,
         allowed_types=types,
         default_max_bytes=settings.max_upload_bytes,
-        max_bytes_by_mime=_max_bytes_by_mime(env, types),
+        max_bytes_by_mime=max_bytes_by_mime_from_env(env, types),
         multipart_threshold_bytes=_int(env, "UPLOAD_MULTIPART_THRESHOLD_BYTES",
                                        DEFAULT_MULTIPART_THRESHOLD_BYTES, 1024 * 1024, 5 * 1024**4),
         auth_mode=settings.auth_mode,
