@@ -1,9 +1,10 @@
 """Benchmark media-sign: issuance latency through the official STS SDK, and the function's cold start.
 
-Issuance: ``main_handler`` is called in-process with a fresh JWT per request;
-STS is the loopback stand-in (``scf_worker.uploads.sts_local``), reached over
-HTTP by ``tencentcloud-sdk-python`` with TC3 signing, so the figure includes
-the SDK, the HTTP round trip and the stand-in, but not Tencent's network.
+Issuance: ``main_handler`` is called in-process with a fresh JWT per request.
+STS is the loopback stand-in (``scf_worker.uploads.sts_local``), which
+``tencentcloud-sdk-python`` reaches over HTTP with TC3 signing. The figure
+therefore includes the SDK, the HTTP round trip and the stand-in, but not
+Tencent's network.
 Cold start: a new interpreter per sample imports the handler module and runs
 the first invocation (configuration, SDK import, first STS call).
 

@@ -1,6 +1,6 @@
 """``scf-worker policy lint FILE``: the self-check media-sign runs before every issuance.
 
-FILE holds a CAM policy (``{"version": "2.0", "statement": [...]}``) or the
+FILE contains a CAM policy (``{"version": "2.0", "statement": [...]}``) or the
 parameters of an STS call (``{"Policy": ..., "DurationSeconds": ...}``, with
 the policy as a URL-encoded string or an object); ``-`` reads standard input.
 Exit status: 0 when the policy passes, 1 when it has problems, 2 when the

@@ -1,7 +1,7 @@
 """media-sign (API Gateway): short-lived upload credentials for one server-chosen key.
 
-``OPTIONS`` preflights are answered here for origins in ``CORS_ALLOWED_ORIGINS``;
-every other origin gets no CORS headers at all.
+``OPTIONS`` preflights from origins in ``CORS_ALLOWED_ORIGINS`` are handled here.
+Every other origin gets no CORS headers at all.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ _sign_handler = http_function("media-sign", "POST /upload/sign", sign)
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
-    """Answer CORS preflights, otherwise sign, then add CORS headers for a listed origin."""
+    """Handle a CORS preflight, or sign and add CORS headers for a listed origin."""
     origin, method = _origin_and_method(event)
     allowed = _allowed_origins()
     if method == "OPTIONS":
@@ -100,12 +100,12 @@ def _allowed_origins() -> tuple[str, ...]:
     try:
         return upload_settings(get_services()).cors_allowed_origins
     except ConfigError:
-        return ()  # the signing path logs the configuration error and answers 500
+        return ()  # the signing path logs the configuration error and returns 500
 
 
 def _preflight(origin: str | None, allowed: tuple[str, ...]) -> dict[str, Any]:
     if origin is None or origin.lower() not in allowed:
-        log.info("cors_preflight_rejected", origin=origin)
+        log.info("cors_preflight_rejected", origin=origin)  # origins are public, so they are logged
         return responses.error(ApiError("forbidden", "origin is not allowed"), None)
     response = responses.ok(None, None, status=204)
     response["body"] = ""

@@ -22,7 +22,7 @@ ConditionValue = str | int
 
 @dataclass(frozen=True)
 class AccessRequest:
-    """What one COS request asks for: ``name/cos:<Action>``, the resource and the condition keys."""
+    """The permission one COS request needs: ``name/cos:<Action>``, the resource and the condition keys."""
 
     action: str
     resource: str

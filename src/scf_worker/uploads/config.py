@@ -1,9 +1,9 @@
 """media-sign configuration, read from the environment once per cold start.
 
-The shared ``Settings`` carries the bucket, region, prefix, duration, default
-size cap and JWT secret; this module adds what only media-sign needs and
-validates it up front, so a misconfigured function fails on its first
-invocation with the variable named instead of issuing a weak credential.
+The shared ``Settings`` contains the bucket, region, prefix, duration, default
+size cap and JWT secret. This module adds what only media-sign needs and
+validates it up front. A misconfigured function then fails on its first
+invocation with the variable named, instead of issuing a weak credential.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _HEADER_NAME_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 @dataclass(frozen=True)
 class StsSettings:
-    """How media-sign reaches STS: a sub-account key (GetFederationToken) or a role (AssumeRole)."""
+    """STS access: a sub-account key (GetFederationToken) or a role to assume (AssumeRole)."""
 
     region: str
     secret_id: str | None = field(default=None, repr=False)

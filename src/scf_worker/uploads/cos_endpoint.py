@@ -1,8 +1,8 @@
 """A loopback COS-compatible HTTP endpoint that checks issued credentials for real.
 
-Clients such as ``cos-python-sdk-v5`` talk to it as to COS (point the SDK at it
-with ``IP``/``Port`` and ``Scheme="http"``; the bucket comes from the ``Host``
-header ``<bucket>.cos.<region>.myqcloud.com``). Every request must carry a COS
+Clients such as ``cos-python-sdk-v5`` talk to it as to COS: point the SDK at it
+with ``IP``, ``Port`` and ``Scheme="http"``, and the SDK names the bucket in the
+``Host`` header ``<bucket>.cos.<region>.myqcloud.com``. Every request must carry a COS
 v5 signature made with a temporary key from the grant store and the matching
 ``x-cos-security-token``; the grant's policy is then evaluated for the
 request's action, resource and condition keys. Objects land in the folder

@@ -1,8 +1,8 @@
 """POST Object (browser form upload) checks for the loopback COS endpoint.
 
-``parse_form`` splits a ``multipart/form-data`` body; ``check_post_policy``
-verifies the policy's expiration and conditions against the form, the way COS
-documents them: exact match (``{"field": v}`` or ``["eq", "$field", v]``),
+``parse_form`` splits a ``multipart/form-data`` body. ``check_post_policy``
+verifies the policy's expiration and conditions against the form, with the
+condition forms COS documents: exact match (``{"field": v}`` or ``["eq", "$field", v]``),
 ``["starts-with", "$field", prefix]`` and ``["content-length-range", min, max]``.
 Field names compare case-insensitively; every constrained field except
 ``bucket`` must be present in the form.

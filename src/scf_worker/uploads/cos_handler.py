@@ -1,7 +1,7 @@
 """HTTP handling for the loopback COS endpoint: parse, route, authenticate, authorize, execute.
 
 Every request is authenticated and authorized from its headers before any
-body is stored; a refused body is drained (up to a cap) so the client reads
+body is stored. A rejected body is drained, up to a cap, so the client reads
 the error instead of a reset connection.
 """
 
@@ -275,7 +275,7 @@ class CosRequestHandler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _key_for_listing(request: CosRequest, key: str) -> str:
-        # The SDK asks for encoding-type=url and decodes the keys it gets back.
+        # The SDK requests encoding-type=url and decodes the returned keys.
         return quote(key, safe="/") if request.param("encoding-type") == "url" else key
 
     # --- POST Object ------------------------------------------------------------------------
@@ -288,9 +288,9 @@ class CosRequestHandler(BaseHTTPRequestHandler):
         form = parse_form(request.headers.get("content-type") or "", self.rfile.read(length))
         grant, key = self.endpoint.authenticate_form(request, form)
         check_key(key)
-        # NOTE: which request values COS maps to cos:content-type and cos:content-length for
-        # PostObject is not documented; this endpoint uses the form's Content-Type field and the
-        # file's size, which is what the issued policy's conditions are meant to limit.
+        # NOTE: COS does not document which values cos:content-type and cos:content-length take
+        # for PostObject. This endpoint uses the form's Content-Type field and the file's size,
+        # because those are what the issued policy's conditions are meant to limit.
         values = {**condition_values(request), "cos:content-length": len(form.content)}
         values.pop("cos:content-type", None)
         if "content-type" in form.fields:

@@ -15,8 +15,8 @@ class IssuerError(UploadError):
     """The credential issuer (STS or the local stand-in) failed.
 
     ``code`` is the upstream error code (for example ``AuthFailure.SignatureFailure``
-    or ``ClientNetworkError``), safe to log; the message never carries the
-    upstream text, which can echo request details.
+    or ``ClientNetworkError``) and is safe to log. The message never contains the
+    upstream text, because that text can echo request details.
     """
 
     def __init__(self, message: str, code: str = "unknown") -> None:

@@ -1,4 +1,4 @@
-"""Issued temporary credentials and their policies, as the loopback COS endpoint sees them.
+"""Issued temporary credentials and their policies, which the loopback COS endpoint enforces.
 
 Only the local stand-ins write here: the local issuer and the loopback STS
 server record each credential they mint, and the loopback COS endpoint reads

@@ -1,7 +1,7 @@
 """Credential issuers: Tencent STS through the official SDK, and a local stand-in.
 
 Both take a policy and a duration and return temporary credentials. The local
-issuer records each grant so the loopback COS endpoint can enforce it; it is
+issuer records each grant so the loopback COS endpoint can enforce it. It is
 used only on the embedded defaults (folder object store, no STS configured).
 """
 
@@ -26,7 +26,7 @@ FEDERATION_NAME = "mediasign"
 
 @dataclass(frozen=True)
 class TemporaryCredentials:
-    """What the client needs to sign COS requests; never logged."""
+    """The key pair and session token a client signs COS requests with; never logged."""
 
     tmp_secret_id: str = field(repr=False)
     tmp_secret_key: str = field(repr=False)

@@ -1,6 +1,6 @@
 """A loopback stand-in for Tencent Cloud STS (API 2018-08-13) that the official SDK can call.
 
-It answers ``GetFederationToken`` and ``AssumeRole`` like STS: the request must
+It handles ``GetFederationToken`` and ``AssumeRole`` like STS: the request must
 carry a valid ``TC3-HMAC-SHA256`` signature made with a key it knows (and, for
 role-session keys, the matching ``X-TC-Token``), the ``Policy`` is URL-decoded
 and parsed, and the reply has the ``Response.Credentials`` shape. Each minted
@@ -102,7 +102,7 @@ class LocalSts:
         self.close()
 
     def fail_next(self, code: str = "InternalError", times: int = 1) -> None:
-        """Answer the next ``times`` calls with the STS error ``code``."""
+        """Fail the next ``times`` calls with the STS error ``code``."""
         with self._lock:
             self._failures.extend([code] * times)
 
