@@ -212,3 +212,16 @@ def test_head_and_get_need_read_grant(upload_env, endpoint, services) -> None:  
     with pytest.raises(CosServiceError) as caught:
         uploader.head_object(Bucket=BUCKET, Key=grant["key"])
     assert caught.value.get_status_code() == 403  # a HEAD error has no body, so no error code
+
+
+def test_sts_issued_credentials_upload(upload_env, sts, endpoint, services) -> None:  # type: ignore[no-untyped-def]
+    # Both official SDKs end to end: tencentcloud-sdk-python fetches the credential from the STS
+    # stand-in, and cos-python-sdk-v5 uploads with it through the verifying endpoint.
+    grant = grant_for(upload_env, 2000)
+    client = client_for(grant, endpoint)
+
+    put(client, grant["key"], b"s" * 2000)
+
+    assert len(sts.calls) == 1
+    assert stored(services, grant["key"]) == b"s" * 2000
+    assert_refused(lambda: put(client, grant["key"], b"s" * 2001))

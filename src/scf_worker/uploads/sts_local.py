@@ -211,8 +211,11 @@ def _policy(params: dict[str, Any], action: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         raise StsError("InvalidParameter.PolicyTooLong" if len(raw) > 65_536 else "InvalidParameter",
                        "Policy is not URL-encoded JSON") from None
-    if not isinstance(policy, dict) or "principal" in json.dumps(policy).lower():
-        raise StsError("InvalidParameter", "Policy must be an object without principal")
+    statements = policy.get("statement") if isinstance(policy, dict) else None
+    if not isinstance(statements, list) or any(
+        not isinstance(statement, dict) or "principal" in statement for statement in statements
+    ):
+        raise StsError("InvalidParameter", "Policy must be an object whose statements have no principal")
     return policy
 
 
