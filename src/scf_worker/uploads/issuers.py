@@ -82,10 +82,11 @@ class StsIssuer:
     def issue(self, policy: dict[str, Any], duration_seconds: int, session_name: str) -> TemporaryCredentials:
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-        client = self._client()
         started = int(self.clock())
         try:
-            response = self._call(client, policy, duration_seconds, session_name)
+            response = self._call(self._client(), policy, duration_seconds, session_name)
+        except IssuerError:
+            raise
         except TencentCloudSDKException as exc:
             raise IssuerError(f"STS {self.settings.action} failed", code=str(exc.get_code())) from None
         except Exception as exc:  # noqa: BLE001 (SDK parse and transport errors have no common base)

@@ -207,15 +207,16 @@ def _policy(params: dict[str, Any], action: str) -> dict[str, Any] | None:
     if not isinstance(raw, str) or not raw:
         raise StsError("MissingParameter", "Policy is required")
     try:
-        policy = json.loads(unquote(raw))
+        policy: Any = json.loads(unquote(raw))
     except json.JSONDecodeError:
-        raise StsError("InvalidParameter.PolicyTooLong" if len(raw) > 65_536 else "InvalidParameter",
-                       "Policy is not URL-encoded JSON") from None
-    statements = policy.get("statement") if isinstance(policy, dict) else None
+        raise StsError("InvalidParameter", "Policy is not URL-encoded JSON") from None
+    if not isinstance(policy, dict):
+        raise StsError("InvalidParameter", "Policy must be a JSON object")
+    statements = policy.get("statement")
     if not isinstance(statements, list) or any(
         not isinstance(statement, dict) or "principal" in statement for statement in statements
     ):
-        raise StsError("InvalidParameter", "Policy must be an object whose statements have no principal")
+        raise StsError("InvalidParameter", "Policy statements must be objects without principal")
     return policy
 
 
