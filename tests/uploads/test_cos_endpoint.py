@@ -225,3 +225,39 @@ def test_sts_issued_credentials_upload(upload_env, sts, endpoint, services) -> N
     assert len(sts.calls) == 1
     assert stored(services, grant["key"]) == b"s" * 2000
     assert_refused(lambda: put(client, grant["key"], b"s" * 2001))
+
+
+def raw_request(endpoint: CosEndpoint, method: str, path: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> tuple[int, str]:
+    import http.client
+
+    connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=10)
+    try:
+        connection.request(method, path, body=body,
+                           headers={"Host": f"{BUCKET}.cos.{REGION}.myqcloud.com", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_unsigned_request_refused(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
+    status, body = raw_request(endpoint, "PUT", "/uploads/u1/a.mp4", b"x" * 10,
+                               {"Content-Type": "video/mp4"})
+
+    assert status == 403
+    assert "<Code>AccessDenied</Code>" in body
+    assert services.store.head(BUCKET, "uploads/u1/a.mp4") is None
+
+
+@pytest.mark.parametrize("path", ["/uploads/u1/../u2/a.mp4", "/uploads/u1/%2e%2e/u2/a.mp4", "/uploads/u1/./a.mp4"])
+def test_dot_segment_key_rejected(upload_env, endpoint, path: str) -> None:  # type: ignore[no-untyped-def]
+    status, body = raw_request(endpoint, "PUT", path, b"x", {"Content-Type": "video/mp4"})
+
+    assert status == 400
+    assert "<Code>InvalidArgument</Code>" in body
+
+
+def test_endpoint_binds_loopback_only(services) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="loopback"):
+        CosEndpoint(services.store, SqlGrantStore(services.db), {BUCKET: REGION}, host="0.0.0.0")
