@@ -1,4 +1,4 @@
-"""The official COS SDK uploads with issued credentials; the loopback endpoint refuses the rest."""
+"""The official COS SDK uploads with issued credentials; the loopback endpoint rejects the rest."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def put(client: Any, key: str, body: bytes, content_type: str | None = "video/mp
     return client.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
 
 
-def assert_refused(call: Any, code: str = "AccessDenied") -> None:
+def assert_rejected(call: Any, code: str = "AccessDenied") -> None:
     with pytest.raises(CosServiceError) as caught:
         call()
     assert caught.value.get_status_code() == 403
@@ -61,75 +61,75 @@ def test_smaller_body_than_declared_succeeds(upload_env, endpoint, services) -> 
     assert stored(services, grant["key"]) == b"x" * 10
 
 
-def test_upload_to_other_key_refused(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
+def test_upload_to_other_key_rejected(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
     other = grant["key"].rsplit("/", 1)[0] + "/other.mp4"
 
-    assert_refused(lambda: put(client_for(grant, endpoint), other, b"x" * 100))
+    assert_rejected(lambda: put(client_for(grant, endpoint), other, b"x" * 100))
     assert stored(services, other) is None
 
 
 @pytest.mark.parametrize(("owner", "target"), [("u1", "u10"), ("u10", "u1")])
-def test_upload_to_other_user_prefix_refused(upload_env, endpoint, services, owner: str,  # type: ignore[no-untyped-def]
+def test_upload_to_other_user_prefix_rejected(upload_env, endpoint, services, owner: str,  # type: ignore[no-untyped-def]
                                              target: str) -> None:
     grant = grant_for(upload_env, 2000, user=owner)
     victim_key = grant["key"].replace(f"uploads/{owner}/", f"uploads/{target}/", 1)
 
-    assert_refused(lambda: put(client_for(grant, endpoint), victim_key, b"x" * 100))
+    assert_rejected(lambda: put(client_for(grant, endpoint), victim_key, b"x" * 100))
     assert stored(services, victim_key) is None
 
 
-def test_larger_body_refused(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
+def test_larger_body_rejected(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
 
-    assert_refused(lambda: put(client_for(grant, endpoint), grant["key"], b"x" * 2001))
+    assert_rejected(lambda: put(client_for(grant, endpoint), grant["key"], b"x" * 2001))
     assert stored(services, grant["key"]) is None
 
 
 @pytest.mark.parametrize("content_type", ["video/quicktime", "text/html", None])
-def test_other_content_type_refused(upload_env, endpoint, services, content_type: str | None) -> None:  # type: ignore[no-untyped-def]
+def test_other_content_type_rejected(upload_env, endpoint, services, content_type: str | None) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
 
-    assert_refused(lambda: put(client_for(grant, endpoint), grant["key"], b"x" * 100, content_type))
+    assert_rejected(lambda: put(client_for(grant, endpoint), grant["key"], b"x" * 100, content_type))
     assert stored(services, grant["key"]) is None
 
 
-def test_expired_credential_refused(upload_env, endpoint, services, endpoint_clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def test_expired_credential_rejected(upload_env, endpoint, services, endpoint_clock: Clock) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
     endpoint_clock.offset = grant["expiredTime"] - grant["startTime"] + 1
 
-    assert_refused(lambda: put(client_for(grant, endpoint), grant["key"], b"x" * 100), "ExpiredToken")
+    assert_rejected(lambda: put(client_for(grant, endpoint), grant["key"], b"x" * 100), "ExpiredToken")
     assert stored(services, grant["key"]) is None
 
 
-def test_missing_session_token_refused(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_missing_session_token_rejected(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
     client = cos_client({**grant, "credentials": {**grant["credentials"], "sessionToken": None}},
                         ip=endpoint.host, port=endpoint.port, scheme="http")
 
-    assert_refused(lambda: put(client, grant["key"], b"x" * 100))
+    assert_rejected(lambda: put(client, grant["key"], b"x" * 100))
 
 
-def test_other_grant_session_token_refused(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_other_grant_session_token_rejected(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
     other = grant_for(upload_env, 2000)
     client = client_for(grant, endpoint, sessionToken=other["credentials"]["sessionToken"])
 
-    assert_refused(lambda: put(client, grant["key"], b"x" * 100), "InvalidToken")
+    assert_rejected(lambda: put(client, grant["key"], b"x" * 100), "InvalidToken")
 
 
-def test_wrong_secret_key_refused(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_secret_key_rejected(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
     client = client_for(grant, endpoint, tmpSecretKey="not-the-issued-secret-key")
 
-    assert_refused(lambda: put(client, grant["key"], b"x" * 100), "SignatureDoesNotMatch")
+    assert_rejected(lambda: put(client, grant["key"], b"x" * 100), "SignatureDoesNotMatch")
 
 
-def test_unknown_access_key_refused(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_access_key_rejected(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
     client = client_for(grant, endpoint, tmpSecretId="AKIDnotissuedbyanyone")
 
-    assert_refused(lambda: put(client, grant["key"], b"x" * 100), "InvalidAccessKeyId")
+    assert_rejected(lambda: put(client, grant["key"], b"x" * 100), "InvalidAccessKeyId")
 
 
 def test_multipart_upload_when_granted(upload_env, endpoint, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -165,16 +165,16 @@ def test_multipart_initiate_needs_declared_content_type(upload_env, endpoint) ->
     grant = grant_for(upload_env, 2 * MIB)
     client = client_for(grant, endpoint)
 
-    assert_refused(lambda: client.create_multipart_upload(Bucket=BUCKET, Key=grant["key"],
+    assert_rejected(lambda: client.create_multipart_upload(Bucket=BUCKET, Key=grant["key"],
                                                           ContentType="text/html"))
 
 
-def test_multipart_refused_below_threshold(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_multipart_rejected_below_threshold(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = grant_for(upload_env, 2000)
     client = client_for(grant, endpoint)
 
     assert grant["multipart"] is False
-    assert_refused(lambda: client.create_multipart_upload(Bucket=BUCKET, Key=grant["key"],
+    assert_rejected(lambda: client.create_multipart_upload(Bucket=BUCKET, Key=grant["key"],
                                                           ContentType="video/mp4"))
 
 
@@ -185,7 +185,7 @@ def test_sdk_upload_file_needs_bucket_listing(upload_env, endpoint, tmp_path: Pa
     source = tmp_path / "big.mp4"
     source.write_bytes(b"z" * (2 * MIB))
 
-    assert_refused(lambda: client_for(grant, endpoint).upload_file(
+    assert_rejected(lambda: client_for(grant, endpoint).upload_file(
         Bucket=BUCKET, Key=grant["key"], LocalFilePath=str(source), PartSize=1, ContentType="video/mp4"))
 
 
@@ -224,7 +224,7 @@ def test_sts_issued_credentials_upload(upload_env, sts, endpoint, services) -> N
 
     assert len(sts.calls) == 1
     assert stored(services, grant["key"]) == b"s" * 2000
-    assert_refused(lambda: put(client, grant["key"], b"s" * 2001))
+    assert_rejected(lambda: put(client, grant["key"], b"s" * 2001))
 
 
 def raw_request(endpoint: CosEndpoint, method: str, path: str, body: bytes = b"",
@@ -241,7 +241,7 @@ def raw_request(endpoint: CosEndpoint, method: str, path: str, body: bytes = b""
         connection.close()
 
 
-def test_unsigned_request_refused(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
+def test_unsigned_request_rejected(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
     status, body = raw_request(endpoint, "PUT", "/uploads/u1/a.mp4", b"x" * 10,
                                {"Content-Type": "video/mp4"})
 
@@ -261,4 +261,4 @@ def test_dot_segment_key_rejected(upload_env, endpoint, path: str) -> None:  # t
 
 def test_endpoint_binds_loopback_only(services) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="loopback"):
-        CosEndpoint(services.store, SqlGrantStore(services.db), {BUCKET: REGION}, host="0.0.0.0")  # noqa: S104 (the bind must be refused)
+        CosEndpoint(services.store, SqlGrantStore(services.db), {BUCKET: REGION}, host="0.0.0.0")  # noqa: S104 (the bind must be rejected)

@@ -40,7 +40,7 @@ def test_form_upload_succeeds(upload_env, endpoint, services) -> None:  # type: 
     assert response.headers["ETag"].strip('"') == services.store.head(BUCKET, grant["key"]).etag
 
 
-def test_form_larger_file_refused(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
+def test_form_larger_file_rejected(upload_env, endpoint, services) -> None:  # type: ignore[no-untyped-def]
     grant = form_grant(upload_env, size=100)
 
     response = post_form(endpoint, grant["form"]["fields"], b"m" * 101)
@@ -55,7 +55,7 @@ def test_form_larger_file_refused(upload_env, endpoint, services) -> None:  # ty
     ("key", "uploads/u10/2026/01/01/other.mp4"),
     ("Content-Type", "text/html"),
 ])
-def test_form_changed_field_refused(upload_env, endpoint, services, field: str, value: str) -> None:  # type: ignore[no-untyped-def]
+def test_form_changed_field_rejected(upload_env, endpoint, services, field: str, value: str) -> None:  # type: ignore[no-untyped-def]
     grant = form_grant(upload_env)
     fields = {**grant["form"]["fields"], field: value}
 
@@ -65,7 +65,7 @@ def test_form_changed_field_refused(upload_env, endpoint, services, field: str, 
     assert error_code(response) == "AccessDenied"
 
 
-def test_form_tampered_policy_refused(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_form_tampered_policy_rejected(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = form_grant(upload_env)
     fields = dict(grant["form"]["fields"])
     policy = json.loads(base64.b64decode(fields["policy"]))
@@ -95,7 +95,7 @@ def test_form_resigned_wider_policy_still_limited_by_sts(upload_env, endpoint) -
     assert other_key.status_code == 403
 
 
-def test_form_missing_token_refused(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
+def test_form_missing_token_rejected(upload_env, endpoint) -> None:  # type: ignore[no-untyped-def]
     grant = form_grant(upload_env)
     fields = {k: v for k, v in grant["form"]["fields"].items() if k != "x-cos-security-token"}
 
@@ -104,7 +104,7 @@ def test_form_missing_token_refused(upload_env, endpoint) -> None:  # type: igno
     assert response.status_code == 403
 
 
-def test_form_expired_refused(upload_env, endpoint, endpoint_clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def test_form_expired_rejected(upload_env, endpoint, endpoint_clock: Clock) -> None:  # type: ignore[no-untyped-def]
     grant = form_grant(upload_env)
     endpoint_clock.offset = 601
 

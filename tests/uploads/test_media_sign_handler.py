@@ -204,7 +204,7 @@ def test_sign_maps_unreachable_sts_to_502(upload_env: dict[str, str], monkeypatc
     assert logs.events("sts_failed")[0]["code"] == "ClientNetworkError"
 
 
-def test_sign_refuses_policy_failing_self_check(sts: LocalSts, upload_env: dict[str, str],
+def test_sign_rejects_failing_self_check(sts: LocalSts, upload_env: dict[str, str],
                                                 monkeypatch: pytest.MonkeyPatch, logs) -> None:  # type: ignore[no-untyped-def]
     def wide_policy(*args: object, **kwargs: object) -> dict:
         return {"version": "2.0", "statement": [{

@@ -45,7 +45,7 @@ log = get_logger(__name__)
 # COS accepts signatures whose start time is a little ahead of its clock; the SDK signs from now-60.
 MAX_CLOCK_SKEW_SECONDS = 900
 MAX_XML_BODY_BYTES = 1024 * 1024
-# A refused upload's body is read and dropped up to this size so the client sees the 403, not a reset.
+# A rejected upload's body is read and dropped up to this size so the client sees the 403, not a reset.
 MAX_DRAIN_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_FORM_BYTES = 64 * 1024 * 1024
 _HOST_SUFFIXES = (".myqcloud.com", ".tencentcos.cn")

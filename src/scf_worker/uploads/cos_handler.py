@@ -266,7 +266,7 @@ class CosRequestHandler(BaseHTTPRequestHandler):
             raise CosError(400, "EntityTooLarge", "the CompleteMultipartUpload body is too large")
         self._body_read = True
         try:
-            # The body is capped at 1 MiB and expat refuses entity-expansion bombs.
+            # The body is capped at 1 MiB and expat rejects entity-expansion bombs.
             root = ET.fromstring(self.rfile.read(length))  # noqa: S314
             return [(int(part.findtext("PartNumber") or ""), (part.findtext("ETag") or "").strip('"'))
                     for part in root.iter("Part")]
