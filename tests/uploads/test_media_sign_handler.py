@@ -111,6 +111,15 @@ def test_sign_rejects_bad_token(sts: LocalSts, upload_env: dict[str, str], token
     assert sts.calls == []
 
 
+def test_sign_logs_token_rejection_reason(sts: LocalSts, upload_env: dict[str, str], logs) -> None:  # type: ignore[no-untyped-def]
+    token = make_token(upload_env["AUTH_JWT_SECRET"], exp_in=-31)
+    result = call_sign(upload_env, token=token)
+
+    assert result.status == 401
+    assert [line["reason"] for line in logs.events("token_rejected")] == ["ExpiredSignatureError"]
+    assert token not in logs.text
+
+
 def test_sign_accepts_token_within_leeway(sts: LocalSts, upload_env: dict[str, str]) -> None:
     token = make_token(upload_env["AUTH_JWT_SECRET"], exp_in=-20)
     assert call_sign(upload_env, token=token).status == 200

@@ -11,10 +11,12 @@ that header on every request.
 
 from __future__ import annotations
 
+from scf_worker.observability.logging import get_logger
 from scf_worker.runtime.errors import ApiError
 from scf_worker.runtime.events import HttpRequest
 from scf_worker.uploads.config import UploadSettings
 
+log = get_logger(__name__)
 # A JWT with a handful of claims is a few hundred bytes; anything this large is not ours.
 MAX_TOKEN_BYTES = 8192
 
@@ -53,8 +55,9 @@ def _jwt_subject(request: HttpRequest, settings: UploadSettings, jwt_secret: str
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
-    except jwt.PyJWTError:
-        # The reason (expired, bad signature, wrong audience) stays out of the response on purpose.
+    except jwt.PyJWTError as exc:
+        # The reason (expired, bad signature, wrong audience) goes to the log, not to the caller.
+        log.info("token_rejected", reason=type(exc).__name__)
         raise ApiError("unauthorized", "the bearer token is invalid or expired") from None
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
