@@ -18,6 +18,7 @@ from scf_worker.runtime.config import Settings
 from scf_worker.runtime.errors import ApiError
 from scf_worker.runtime.events import HttpRequest, parse_cos_record
 from scf_worker.storage.base import ObjectStore
+from scf_worker.uploads.audit import load_upload_limits, upload_violation
 from scf_worker.webhooks.errors import VerificationError
 from scf_worker.webhooks.signing import decode_secret, verify
 
@@ -36,6 +37,7 @@ class CallbackService:
         # Decoded at construction (cold start): a malformed or short secret fails here.
         self.keys = [decode_secret(secret) for secret in settings.callback_secrets]
         self.legacy_enabled = os.environ.get("CALLBACK_LEGACY_SIGNATURE", "").lower() == "true"
+        self.upload_limits = load_upload_limits(settings)
 
     def handle_http(self, request: HttpRequest) -> dict[str, Any]:
         if request.method != "POST":
@@ -95,6 +97,13 @@ class CallbackService:
                 return {"index": index, "status": "object_gone", "key": notice.key}
             notice = UploadNotice(notice.bucket, notice.key, info.etag, info.size,
                                   notice.mime or info.content_type)
+
+        violation = upload_violation(self.upload_limits, notice.key, notice.size, notice.mime)
+        if violation is not None:
+            # STS cannot cap a multipart upload's size; an object that breaks the rules is removed.
+            self.store.delete(notice.bucket, notice.key)
+            log.warning("upload_rejected", index=index, key=notice.key, reason=violation)
+            return {"index": index, "status": "upload_rejected", "key": notice.key}
 
         outcome = record_upload(self.jobs, notice, request_id)
         log.info("upload_recorded", index=index, outcome=outcome.status, jobId=outcome.job_id,

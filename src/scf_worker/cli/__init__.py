@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES = ("demo", "worker", "alerts", "trace", "report")
+SUBCOMMAND_MODULES = ("demo", "worker", "alerts", "trace", "report", "policy")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "demo.failed": {"zh": "有任务失败", "en": "A job failed"},
     "demo.error": {"zh": "错误", "en": "Error"},
     "demo.workdir": {"zh": "工作目录", "en": "Work directory"},
+    "policy.ok": {"zh": "通过:资源都在 {prefix} 内,有效期 {duration} 秒",
+                  "en": "OK: every resource is inside {prefix}, duration {duration} s"},
+    "policy.problems": {"zh": "发现 {count} 个问题(用户前缀 {prefix}):",
+                        "en": "{count} problem(s) found (user prefix {prefix}):"},
+    "policy.invalid_input": {"zh": "无法读取策略:{error}", "en": "cannot read the policy: {error}"},
+    "policy.invalid_bucket": {"zh": "存储桶名必须带 APPID 后缀,例如 media-1250000000(收到 {bucket})",
+                              "en": "the bucket name needs its APPID suffix, e.g. media-1250000000"
+                                    " (got {bucket})"},
     "worker.summary": {"zh": "处理 {processed} 条消息:完成 {done},重试 {retried},死信 {dead}",
                        "en": "Processed {processed} messages: {done} done, {retried} retried,"
                              " {dead} dead-lettered"},

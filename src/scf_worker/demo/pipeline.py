@@ -1,6 +1,8 @@
 """The whole pipeline in one process on the embedded defaults.
 
-credential (media-sign) → upload into the folder store → object-created event
+credential (media-sign) → upload with the official COS SDK through the loopback
+COS endpoint, which verifies the signature and the issued policy before writing
+into the folder store → object-created event
 delivered twice (cos-callback) → transcode job (worker) → signed webhooks to a
 receiver on 127.0.0.1 that verifies each one.
 """
@@ -19,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scf_worker.app import get_services, reset_services
+from scf_worker.app import Services, get_services, reset_services
 from scf_worker.demo.receiver import WebhookReceiver
 from scf_worker.jobs.worker import run_until_idle
 from scf_worker.runtime import samples
+from scf_worker.storage.base import ObjectInfo
 from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
 from scf_worker.transcode.probe import probe
-from scf_worker.uploads.issuers import TemporaryCredentials
-from scf_worker.uploads.local_upload import upload_with_credentials
 from scf_worker.webhooks.signing import generate_secret
 
 DEMO_BUCKET = "media-1250000000"
@@ -152,13 +153,7 @@ def _run_steps(steps: _Steps, report: DemoReport, media_file: Path, env: dict[st
 
     services = get_services()
     with steps.step("upload"):
-        creds = grant["credentials"]
-        info = upload_with_credentials(
-            services.db, services.store,  # type: ignore[arg-type]
-            TemporaryCredentials(creds["tmpSecretId"], creds["tmpSecretKey"], creds["sessionToken"],
-                                 grant["startTime"], grant["expiredTime"]),
-            grant["bucket"], grant["key"], media_file, grant["mime"],
-        )
+        info = _upload_through_endpoint(services, grant, media_file)
 
     with steps.step("cos_callback"):
         record = samples.cos_record(grant["bucket"], grant["key"], info.size, info.etag,
@@ -170,6 +165,26 @@ def _run_steps(steps: _Steps, report: DemoReport, media_file: Path, env: dict[st
 
     with steps.step("worker"):
         run_until_idle(services, max_wait_seconds=60)
+
+
+def _upload_through_endpoint(services: Services, grant: dict[str, Any], media_file: Path) -> ObjectInfo:
+    """Upload as a client would: the official SDK, the issued credentials, a verifying endpoint."""
+    from scf_worker.storage.local import LocalObjectStore
+    from scf_worker.uploads.client import cos_client, upload_with_grant
+    from scf_worker.uploads.cos_endpoint import CosEndpoint
+    from scf_worker.uploads.grants import SqlGrantStore
+
+    store = services.store
+    if not isinstance(store, LocalObjectStore):
+        raise RuntimeError("the demo needs the folder object store (STORAGE_URL=file:///...)")
+    buckets = {grant["bucket"]: grant["region"]}
+    with CosEndpoint(store, SqlGrantStore(services.db), buckets) as endpoint:
+        client = cos_client(grant, ip=endpoint.host, port=endpoint.port, scheme="http")
+        upload_with_grant(client, grant, media_file)
+    info = store.head(grant["bucket"], grant["key"])
+    if info is None:
+        raise RuntimeError(f"object {grant['key']} is missing after the upload")
+    return info
 
 
 def _collect(report: DemoReport, workdir: Path) -> None:

@@ -42,6 +42,7 @@ CATALOG: dict[str, ErrorCode] = {
         ErrorCode(500, 50001, "internal_error", "An internal error occurred."),
         ErrorCode(500, 50002, "policy_rejected", "The credential policy failed its self-check."),
         ErrorCode(502, 50201, "upstream_error", "An upstream service failed."),
+        ErrorCode(502, 50202, "sts_failed", "The credential service (STS) failed; retry later."),
         ErrorCode(503, 50301, "unavailable", "A dependency is unavailable; retry later."),
     )
 }

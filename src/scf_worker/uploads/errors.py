@@ -12,8 +12,13 @@ class PolicyRejected(UploadError):
 
 
 class IssuerError(UploadError):
-    """The credential issuer (STS or the local stand-in) failed."""
+    """The credential issuer (STS or the local stand-in) failed.
 
+    ``code`` is the upstream error code (for example ``AuthFailure.SignatureFailure``
+    or ``ClientNetworkError``) and is safe to log. The message never contains the
+    upstream text, because that text can echo request details.
+    """
 
-class GrantDenied(UploadError):
-    """An upload does not match the credential's policy (the local store's 403)."""
+    def __init__(self, message: str, code: str = "unknown") -> None:
+        super().__init__(message)
+        self.code = code

@@ -45,36 +45,62 @@ def build_policy(region: str, appid: str, bucket: str, key: str, mime: str, size
     return {"version": "2.0", "statement": statements}
 
 
-def lint_policy(policy: dict[str, Any], region: str, appid: str, bucket: str, user_prefix: str,
+def lint_policy(policy: Any, region: str, appid: str, bucket: str, user_prefix: str,
                 duration_seconds: int) -> list[str]:
     """Return every problem that makes the policy unsafe to issue; empty means it passes."""
     problems: list[str] = []
-    if duration_seconds > MAX_DURATION_SECONDS:
-        problems.append(f"duration {duration_seconds}s exceeds {MAX_DURATION_SECONDS}s")
-    allowed_base = resource_for(region, appid, bucket, user_prefix)
+    if not 1 <= duration_seconds <= MAX_DURATION_SECONDS:
+        problems.append(f"duration {duration_seconds}s is outside 1..{MAX_DURATION_SECONDS}s")
     if not user_prefix.endswith("/"):
         problems.append(f"user prefix {user_prefix!r} does not end with /")
-    statements = policy.get("statement")
-    if policy.get("version") != "2.0" or not isinstance(statements, list) or not statements:
+    statements = policy.get("statement") if isinstance(policy, dict) else None
+    if not isinstance(policy, dict) or policy.get("version") != "2.0" or not isinstance(statements, list) \
+            or not statements:
         return [*problems, "policy must have version 2.0 and a non-empty statement list"]
+
+    allowed_base = resource_for(region, appid, bucket, user_prefix)
     for index, statement in enumerate(statements):
-        where = f"statement[{index}]"
-        if statement.get("effect") != "allow":
-            problems.append(f"{where}: only allow statements are issued")
-        actions = statement.get("action") or []
-        for action in actions:
-            if action not in UPLOAD_ACTIONS:
-                problems.append(f"{where}: action {action!r} is not an upload action")
-        if any(a in PART_ACTIONS for a in actions) and statement.get("condition"):
-            problems.append(f"{where}: part or complete actions carry a header condition")
-        for resource in statement.get("resource") or []:
-            if not isinstance(resource, str) or not resource.startswith(allowed_base):
-                problems.append(f"{where}: resource {resource!r} is outside {allowed_base}")
-                continue
-            rest = resource[len(allowed_base):]
-            if ".." in rest.split("/"):
-                problems.append(f"{where}: resource {resource!r} has a .. segment")
-            for position, char in enumerate(resource):
-                if char == "*" and (position == 0 or resource[position - 1] != "/"):
-                    problems.append(f"{where}: wildcard in {resource!r} not preceded by /")
+        problems.extend(_lint_statement(f"statement[{index}]", statement, allowed_base))
+    return problems
+
+
+def _lint_statement(where: str, statement: Any, allowed_base: str) -> list[str]:
+    if not isinstance(statement, dict):
+        return [f"{where}: is not an object"]
+    problems = []
+    if statement.get("effect") != "allow":
+        problems.append(f"{where}: only allow statements are issued")
+    if "principal" in statement:
+        problems.append(f"{where}: STS policies must not contain principal")
+
+    actions = statement.get("action")
+    if not isinstance(actions, list) or not actions:
+        problems.append(f"{where}: action must be a non-empty list")
+        actions = []
+    for action in actions:
+        if action not in UPLOAD_ACTIONS:
+            problems.append(f"{where}: action {action!r} is not an upload action")
+    if any(action in PART_ACTIONS for action in actions) and statement.get("condition"):
+        problems.append(f"{where}: part or complete actions carry a header condition")
+
+    resources = statement.get("resource")
+    if not isinstance(resources, list) or not resources:
+        problems.append(f"{where}: resource must be a non-empty list")
+        resources = []
+    for resource in resources:
+        problems.extend(_lint_resource(where, resource, allowed_base))
+    return problems
+
+
+def _lint_resource(where: str, resource: Any, allowed_base: str) -> list[str]:
+    if not isinstance(resource, str):
+        return [f"{where}: resource {resource!r} is not a string"]
+    problems = []
+    if not resource.startswith(allowed_base):
+        problems.append(f"{where}: resource {resource!r} is outside {allowed_base}")
+    elif any(segment in (".", "..") for segment in resource[len(allowed_base):].split("/")):
+        problems.append(f"{where}: resource {resource!r} has a . or .. segment")
+    for position, char in enumerate(resource):
+        if char == "*" and (position == 0 or resource[position - 1] != "/"):
+            problems.append(f"{where}: wildcard in {resource!r} is not preceded by /")
     return problems
