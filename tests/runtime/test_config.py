@@ -66,3 +66,11 @@ def test_secrets_are_collected_for_redaction():
     env = {"AUTH_JWT_SECRET": "jwt-secret-value", "CALLBACK_SHARED_SECRET": "whsec_a whsec_b"}
     settings = load_settings(env)
     assert {"jwt-secret-value", "whsec_a", "whsec_b"} <= settings.secrets
+
+
+def test_settings_repr_hides_secrets():
+    env = {"AUTH_JWT_SECRET": "jwt-secret-value", "STATE_URL": "mysql://app:db-pass-123@127.0.0.1/x"}
+    settings = load_settings(env)
+    assert "jwt-secret-value" not in repr(settings)
+    assert "db-pass-123" not in repr(settings)
+    assert "db-pass-123" in settings.secrets

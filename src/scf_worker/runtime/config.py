@@ -40,7 +40,8 @@ class Settings:
     """All configuration, parsed and validated."""
 
     work_dir: Path
-    state_url: str
+    # May carry a database password, so it stays out of repr and is registered for redaction.
+    state_url: str = field(repr=False)
     storage_url: str | None
     cos_bucket: str
     cos_region: str
@@ -49,11 +50,11 @@ class Settings:
     sign_expire_seconds: int
     max_upload_bytes: int
     auth_mode: str
-    auth_jwt_secret: str | None
-    callback_secrets: tuple[str, ...]
+    auth_jwt_secret: str | None = field(repr=False)
+    callback_secrets: tuple[str, ...] = field(repr=False)
     callback_tolerance_seconds: int
     callback_max_body_bytes: int
-    webhook_endpoints: tuple[WebhookEndpoint, ...]
+    webhook_endpoints: tuple[WebhookEndpoint, ...] = field(repr=False)
     webhook_allow_loopback: bool
     webhook_timeout_seconds: float
     ffmpeg_binary: str | None
@@ -150,6 +151,20 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
     return tuple(endpoints)
 
 
+def _url_passwords(*urls: str) -> list[str]:
+    from urllib.parse import unquote, urlparse
+
+    passwords = []
+    for url in urls:
+        try:
+            password = urlparse(url).password
+        except ValueError:
+            continue
+        if password:
+            passwords += [password, unquote(password)]
+    return passwords
+
+
 def _log_level(environ: Mapping[str, str]) -> str:
     level = environ.get("LOG_LEVEL", "INFO").strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -181,6 +196,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         *callback_secrets,
         *(s for endpoint in endpoints for s in endpoint.secrets),
         *(env[name] for name in ("AUTH_JWT_SECRET", "STS_SECRET_KEY") if env.get(name)),
+        *_url_passwords(state_url, env.get("IDEMPOTENCY_URL", ""), env.get("QUEUE_URL", "")),
     }
 
     prefix = env.get("COS_ALLOWED_PREFIX", "uploads/${userId}/")
