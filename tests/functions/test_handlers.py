@@ -193,3 +193,54 @@ def test_webhook_forward_rejects_non_event_payload(local_env, services):
     result = webhook_forward.main_handler({"hello": "world"}, samples.context("webhook-forward"))
     assert result["results"][0]["status"] == "dead"
     assert result["results"][0]["code"] == "invalid_event"
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda e: e.update(headers=["a", "b"]),
+    lambda e: e.update(headers="text"),
+    lambda e: e.update(isBase64Encoded="false"),
+    lambda e: e.update(isBase64Encoded=True, body={"a": 1}),
+    lambda e: e.update(body=12),
+    lambda e: e.update(body='{"n": ' + "9" * 5000 + "}"),
+    lambda e: e.update(body="[" * 30000 + "]" * 30000),
+    lambda e: e.update(body='{"filename": "\\ud800.mp4", "mime": "video/mp4", "size": 1}'),
+])
+def test_http_functions_answer_malformed_events_with_4xx(local_env, mutate):
+    for handler, event in ((media_sign.main_handler, sign_event(local_env, UPLOAD)),
+                           (cos_callback.main_handler, callback_event(local_env, _callback_body()))):
+        mutate(event)
+        response = handler(event, samples.context("x"))
+        assert 400 <= response["statusCode"] < 500, response
+        assert response_body(response)["code"] in {entry.code for entry in CATALOG.values()}
+
+
+def test_string_request_context_is_ignored(local_env):
+    event = sign_event(local_env, UPLOAD)
+    event["requestContext"] = "ctx"
+    assert media_sign.main_handler(event, samples.context("s"))["statusCode"] == 200
+
+
+def test_non_string_request_id_is_not_echoed(local_env):
+    event = sign_event(local_env, UPLOAD)
+    event["requestContext"]["requestId"] = {"nested": 1}
+    body = response_body(media_sign.main_handler(event, samples.context("s")))
+    assert isinstance(body["requestId"], str)
+
+
+@pytest.mark.parametrize("limit", [float("inf"), "abc", -5, None])
+def test_odd_time_limits_fall_back_to_default(local_env, limit):
+    context = samples.context("s")
+    context["time_limit_in_ms"] = limit
+    response = media_sign.main_handler(sign_event(local_env, UPLOAD), context)
+    assert response["statusCode"] == 200
+
+
+def test_unreachable_state_store_answers_503(local_env, monkeypatch):
+    from scf_worker.app import reset_services
+
+    monkeypatch.setenv("STATE_URL", "mysql://root@127.0.0.1:1/test")
+    reset_services()
+    response = cos_callback.main_handler(callback_event(local_env, _callback_body()),
+                                         samples.context("c"))
+    assert response["statusCode"] == 503
+    assert response_body(response)["message"] == "unavailable"

@@ -28,12 +28,35 @@ def test_defaults_load():
     ({"WEBHOOK_ENDPOINTS": "not json"}, "WEBHOOK_ENDPOINTS"),
     ({"WEBHOOK_ENDPOINTS": '[{"url": "https://x", "secret": "plain"}]'}, "WEBHOOK_ENDPOINTS[0].secret"),
     ({"COS_ALLOWED_PREFIX": "uploads/"}, "COS_ALLOWED_PREFIX"),
+    ({"CALLBACK_SHARED_SECRET": "whsec_c2hvcnQ="}, "CALLBACK_SHARED_SECRET"),
+    ({"CALLBACK_SHARED_SECRET": "plain-secret"}, "CALLBACK_SHARED_SECRET"),
+    ({"WEBHOOK_ENDPOINTS": '[{"url": "ftp://x", "secret": "whsec_x"}]'}, "WEBHOOK_ENDPOINTS[0].url"),
+    ({"STATE_URL": "postgres://db/x"}, "STATE_URL"),
+    ({"STATE_URL": "sqlite://relative.db"}, "STATE_URL"),
+    ({"OUTPUT_PREFIX": "../../escape/"}, "OUTPUT_PREFIX"),
+    ({"LOG_LEVEL": "bogus"}, "LOG_LEVEL"),
 ])
 def test_invalid_values_name_the_variable(env, variable):
     with pytest.raises(ConfigError) as caught:
         load_settings(env)
     assert caught.value.variable == variable
     assert variable in str(caught.value)
+
+
+def test_short_webhook_secret_is_rejected_at_load():
+    short = "whsec_" + "QUJD" * 2
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"WEBHOOK_ENDPOINTS": json.dumps([{"url": "https://x", "secret": short}])})
+    assert caught.value.variable == "WEBHOOK_ENDPOINTS[0].secret"
+    assert short not in str(caught.value)
+
+
+def test_relative_sqlite_url_resolves_under_working_directory(tmp_path, monkeypatch):
+    from scf_worker.state.sql import open_database
+
+    monkeypatch.chdir(tmp_path)
+    database = open_database("sqlite:///relative.db")
+    assert database.path == tmp_path / "relative.db"
 
 
 def test_secret_values_never_appear_in_config_errors():
@@ -45,9 +68,8 @@ def test_secret_values_never_appear_in_config_errors():
 
 
 def test_bucket_without_appid_is_a_config_error():
-    settings = load_settings({"COS_BUCKET": "media"})
     with pytest.raises(ConfigError) as caught:
-        _ = settings.appid
+        load_settings({"COS_BUCKET": "media"})
     assert caught.value.variable == "COS_BUCKET"
 
 
@@ -63,9 +85,12 @@ def test_function_configs_define_no_reserved_variables():
 
 
 def test_secrets_are_collected_for_redaction():
-    env = {"AUTH_JWT_SECRET": "jwt-secret-value", "CALLBACK_SHARED_SECRET": "whsec_a whsec_b"}
+    from scf_worker.webhooks.signing import generate_secret
+
+    first, second = generate_secret(), generate_secret()
+    env = {"AUTH_JWT_SECRET": "jwt-secret-value", "CALLBACK_SHARED_SECRET": f"{first} {second}"}
     settings = load_settings(env)
-    assert {"jwt-secret-value", "whsec_a", "whsec_b"} <= settings.secrets
+    assert {"jwt-secret-value", first, second} <= settings.secrets
 
 
 def test_settings_repr_hides_secrets():

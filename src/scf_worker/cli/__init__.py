@@ -7,7 +7,20 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from scf_worker.runtime.errors import ConfigError
+from scf_worker.state.errors import StateError
+
 SUBCOMMAND_MODULES = ("demo", "worker", "alerts", "trace", "report", "policy")
+
+
+class _CurrentStderr:
+    """Write to whatever ``sys.stderr`` is at the time, so a replaced stream is never kept."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,9 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Function logs stay JSON but go to stderr, so stdout holds only the command's output.
     from scf_worker.observability.logging import configure
 
-    configure(stream=sys.stderr)
+    configure(stream=_CurrentStderr())
     try:
         code: int = args.run(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StateError as exc:
+        print(f"state store error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

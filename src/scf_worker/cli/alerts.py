@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from scf_worker.cli.i18n import detect_lang
 
@@ -21,15 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from scf_worker.app import get_services
     from scf_worker.functions import FUNCTIONS
-    from scf_worker.observability.alerts import evaluate, parse_window
+    from scf_worker.observability.alerts import Thresholds, evaluate, parse_window
 
     try:
         window = parse_window(args.window)
+        thresholds = Thresholds.from_env()
     except ValueError as exc:
-        print(exc)
+        print(f"invalid value: {exc}", file=sys.stderr)
         return 2
     timeouts = {name: spec.timeout_seconds * 1000 for name, spec in FUNCTIONS.items()}
-    results = evaluate(get_services().db, window, timeouts)
+    results = evaluate(get_services().db, window, timeouts, thresholds)
     fired = [r for r in results if r.fired]
     if args.json:
         print(json.dumps({"window": args.window, "fired": len(fired),
@@ -40,7 +42,15 @@ def run(args: argparse.Namespace) -> int:
     for result in results:
         mark = ("告警" if zh else "FIRING") if result.fired else ("正常" if zh else "ok")
         print(f"{mark:<7} {result.rule:<20} {result.scope:<16} "
-              f"{result.value:.4g} (threshold {result.threshold:.4g})")
+              f"{_format(result.rule, result.value)} (threshold {_format(result.rule, result.threshold)})")
     if not results:
         print("没有可评估的数据" if zh else "no data to evaluate")
     return 1 if fired else 0
+
+
+def _format(rule: str, value: float) -> str:
+    if rule == "failure_rate":
+        return f"{value * 100:.2f}%"
+    if rule == "p95_near_timeout":
+        return f"{value:.1f} ms"
+    return f"{value:.0f}"

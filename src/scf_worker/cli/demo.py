@@ -20,13 +20,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(run=run)
 
 
+def _usage_error(args: argparse.Namespace, key: str, **values: object) -> int:
+    message = text(key, detect_lang(args.lang), **values)
+    if args.json:
+        print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
+    else:
+        print(message, file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
     from scf_worker.demo.pipeline import run_demo
 
-    if args.media_file is not None and not args.media_file.is_file():
-        print(f"media file not found: {args.media_file}", file=sys.stderr)
-        return 2
-    report = run_demo(args.media_file, args.workdir, log_level="INFO" if args.verbose else "WARNING")
+    media = args.media_file
+    if media is not None and not media.exists():
+        return _usage_error(args, "demo.no_such_file", path=media)
+    if media is not None and not media.is_file():
+        return _usage_error(args, "demo.not_a_file", path=media)
+    workdir = args.workdir
+    if workdir is not None and (workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir()))):
+        return _usage_error(args, "demo.workdir_not_empty", path=workdir)
+    try:
+        report = run_demo(media, workdir, log_level="INFO" if args.verbose else "WARNING")
+    except OSError as exc:
+        return _usage_error(args, "demo.workdir_failed", path=workdir, error=exc.strerror or exc)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
@@ -38,6 +55,7 @@ def print_summary(report, lang: str) -> None:  # type: ignore[no-untyped-def]
     source = report.source if report.source != "generated" else text("demo.generated", lang)
     print(f"== {text('demo.title', lang)} ==")
     print(f"{text('demo.source', lang)}: {source}")
+    print(f"{text('demo.workdir', lang)}: {report.workdir}")
     print(f"\n{text('demo.steps', lang)}:")
     for step in report.steps:
         print(f"  {step['name']:<16} {step['durationMs']:>7} ms")
@@ -48,11 +66,14 @@ def print_summary(report, lang: str) -> None:  # type: ignore[no-untyped-def]
         print(f"  {job['type']:<16} {job['status']:<8} attempts={job['attempts']}  {job['id']}{error}")
     print(f"\n{text('demo.outputs', lang)}:")
     for output in report.outputs:
-        print(f"  {output['kind']:<10} {output['width']}x{output['height']}"
-              f"  {output['durationSeconds']:.2f}s  {output['path']}")
+        duration = f"  {output['durationSeconds']:.2f}s" if output["kind"] != "thumbnail" else ""
+        print(f"  {output['kind']:<10} {output['width']}x{output['height']}{duration}  {output['path']}")
     print(f"\n{text('demo.webhooks', lang)}: {text('demo.webhooks_line', lang, **report.webhooks)}")
     for name in report.webhooks.get("events", []):
         print(f"  {name}")
     if report.error:
         print(f"\n{text('demo.error', lang)}: {report.error}")
-    print(f"\n{text('demo.ok' if report.ok else 'demo.failed', lang)}")
+    if report.ok:
+        print(f"\n{text('demo.ok', lang)}")
+    else:
+        print(f"\n{text('demo.failed' if report.jobs else 'demo.not_started', lang)}")

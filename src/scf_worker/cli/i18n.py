@@ -17,6 +17,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "demo.callbacks": {"zh": "对象创建事件投递结果", "en": "Object-created deliveries"},
     "demo.ok": {"zh": "全部任务完成", "en": "All jobs done"},
     "demo.failed": {"zh": "有任务失败", "en": "A job failed"},
+    "demo.not_started": {"zh": "流水线未能开始,没有创建任务",
+                         "en": "The pipeline did not start; no job was created"},
     "demo.error": {"zh": "错误", "en": "Error"},
     "demo.workdir": {"zh": "工作目录", "en": "Work directory"},
     "policy.ok": {"zh": "通过:资源都在 {prefix} 内,有效期 {duration} 秒",
@@ -27,6 +29,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "policy.invalid_bucket": {"zh": "存储桶名必须带 APPID 后缀,例如 media-1250000000(收到 {bucket})",
                               "en": "the bucket name needs its APPID suffix, e.g. media-1250000000"
                                     " (got {bucket})"},
+    "demo.no_such_file": {"zh": "找不到媒体文件:{path}", "en": "media file not found: {path}"},
+    "demo.not_a_file": {"zh": "不是普通文件:{path}", "en": "not a regular file: {path}"},
+    "demo.workdir_not_empty": {
+        "zh": "工作目录已存在且不为空:{path}。请换一个新目录,或省略 --workdir 使用临时目录",
+        "en": "work directory exists and is not empty: {path}. Choose a new one, or omit --workdir",
+    },
+    "demo.workdir_failed": {"zh": "无法使用工作目录 {path}:{error}",
+                            "en": "cannot use work directory {path}: {error}"},
     "worker.summary": {"zh": "处理 {processed} 条消息:完成 {done},重试 {retried},死信 {dead}",
                        "en": "Processed {processed} messages: {done} done, {retried} retried,"
                              " {dead} dead-lettered"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from scf_worker.cli.i18n import detect_lang, text
@@ -22,12 +23,16 @@ def run(args: argparse.Namespace) -> int:
     from scf_worker.app import get_services
     from scf_worker.jobs.worker import run_until_idle
 
+    if args.poll_seconds <= 0:
+        print("--poll-seconds must be greater than 0", file=sys.stderr)
+        return 2
     services = get_services()
     lang = detect_lang(args.lang)
     while True:
         stats = run_until_idle(services)
-        if stats.processed:
-            print(text("worker.summary", lang, **vars(stats)))
+        if stats.processed or args.until_idle:
+            print(text("worker.summary", lang, processed=stats.processed, done=stats.done,
+                       retried=stats.retried, dead=stats.dead))
         if args.until_idle:
             return 0
         time.sleep(args.poll_seconds)

@@ -38,6 +38,7 @@ EVENT_DELIVERIES = 2  # COS may deliver an event more than once; the demo always
 @dataclass
 class DemoReport:
     source: str
+    workdir: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
@@ -50,14 +51,26 @@ class DemoReport:
         return self.error is None and bool(self.jobs) and all(j["status"] == "done" for j in self.jobs)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "source": self.source, "steps": self.steps, "jobs": self.jobs,
+        return {"ok": self.ok, "source": self.source, "workdir": self.workdir,
+                "steps": self.steps, "jobs": self.jobs,
                 "outputs": self.outputs, "webhooks": self.webhooks, "callbacks": self.callbacks,
                 "error": self.error}
 
 
+# Variables a caller's shell may carry that would change the local run (an STS key would even
+# send it to Tencent Cloud); local runs unset them and set only what they need.
+ISOLATED_PREFIXES = ("SIGN_EXPIRE_SEC", "MAX_UPLOAD_BYTES", "AUTH_", "STS_", "COS_", "CALLBACK_",
+                     "WEBHOOK_", "STATE_URL", "IDEMPOTENCY_URL", "QUEUE_URL", "STORAGE_URL",
+                     "OUTPUT_PREFIX", "CORS_", "UPLOAD_", "LOG_EVENTS", "LOG_DEBUG_SAMPLE_PERCENT")
+
+
 @contextmanager
 def local_environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
+    """Apply ``values`` for the duration of a local run, unsetting inherited product settings."""
+    inherited = [name for name in os.environ if name.startswith(ISOLATED_PREFIXES)]
+    saved = {name: os.environ.get(name) for name in [*values, *inherited]}
+    for name in inherited:
+        os.environ.pop(name, None)
     os.environ.update(values)
     reset_services()
     try:
@@ -94,7 +107,7 @@ def run_demo(media_file: Path | None, workdir: Path | None = None,
     """Run the pipeline once; the report says what happened even when a step failed."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="scf-worker-demo-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    report = DemoReport(source=str(media_file) if media_file else "generated")
+    report = DemoReport(source=str(media_file) if media_file else "generated", workdir=str(workdir))
     steps = _Steps(report)
 
     if media_file is None:
@@ -115,7 +128,7 @@ def run_demo(media_file: Path | None, workdir: Path | None = None,
             "CALLBACK_SHARED_SECRET": callback_secret,
             "WEBHOOK_ENDPOINTS": json.dumps([{"url": receiver.url, "secret": receiver_secret}]),
             "WEBHOOK_ALLOW_LOOPBACK": "true",
-            "RETRY_BASE_MS": os.environ.get("RETRY_BASE_MS", "200"),
+            "RETRY_BASE_MS": "200",
             "LOG_LEVEL": log_level,
         }
         with local_environment(env):
@@ -148,7 +161,9 @@ def _run_steps(steps: _Steps, report: DemoReport, media_file: Path, env: dict[st
         )
         payload = json.loads(response["body"])
         if response["statusCode"] != 200:
-            raise RuntimeError(f"media-sign answered {response['statusCode']} {payload['message']}")
+            detail = f": {payload['detail']}" if payload.get("detail") else ""
+            raise RuntimeError(f"media-sign rejected {media_file.name} ({mime}, {size} bytes) with "
+                               f"{response['statusCode']} {payload['message']}{detail}")
         grant = payload["data"]
 
     services = get_services()

@@ -91,7 +91,9 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
 def _origin_and_method(event: Any) -> tuple[str | None, str]:
     if not isinstance(event, dict):
         return None, ""
-    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    raw_headers = event.get("headers")
+    # A malformed event still reaches the signing path, which answers it with a 4xx.
+    headers = {str(k).lower(): v for k, v in raw_headers.items()} if isinstance(raw_headers, dict) else {}
     origin = headers.get("origin")
     return (origin if isinstance(origin, str) else None), str(event.get("httpMethod") or "").upper()
 

@@ -54,8 +54,11 @@ def parse_window(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
-        raise ValueError(f"invalid window {text!r}; use a number with s, m, h or d, e.g. 5m")
-    return float(text[:-1]) * units[text[-1]]
+        raise ValueError(f"invalid window {text!r}; use a positive number with s, m, h or d, e.g. 5m")
+    seconds = float(text[:-1]) * units[text[-1]]
+    if seconds <= 0:
+        raise ValueError(f"invalid window {text!r}; it must be longer than zero")
+    return seconds
 
 
 def evaluate(db: Any, window_seconds: float, timeouts_ms: Mapping[str, int],

@@ -138,12 +138,17 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
         where = f"WEBHOOK_ENDPOINTS[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             raise ConfigError(where, 'an object with a string "url"')
+        scheme = item["url"].split("://", 1)[0].lower() if "://" in item["url"] else ""
+        if scheme not in ("http", "https"):
+            raise ConfigError(f"{where}.url", "an https:// URL (http:// only to loopback in local runs)")
         secret = item.get("secret")
         secrets = [secret] if isinstance(secret, str) else secret
         if not isinstance(secrets, list) or not secrets or not all(
             isinstance(s, str) and s.startswith("whsec_") for s in secrets
         ):
             raise ConfigError(f"{where}.secret", "a whsec_ value or a list of them")
+        for value in secrets:
+            _check_whsec(f"{where}.secret", value)
         events = item.get("events") or []
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
             raise ConfigError(f"{where}.events", "a list of SCF_JOB_* event names")
@@ -172,11 +177,32 @@ def _log_level(environ: Mapping[str, str]) -> str:
     return level
 
 
+def _check_whsec(variable: str, value: str) -> None:
+    """Reject a malformed or short ``whsec_`` secret at cold start, without echoing it."""
+    from scf_worker.webhooks.errors import InvalidSecret
+    from scf_worker.webhooks.signing import decode_secret
+
+    try:
+        decode_secret(value)
+    except InvalidSecret as exc:
+        raise ConfigError(variable, f"whsec_<base64 of at least 24 bytes> ({exc})") from None
+
+
+def _check_state_url(url: str) -> str:
+    expected = "sqlite:///relative.db, sqlite:////absolute/path.db or mysql://user:password@host:3306/db"
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("sqlite", "mysql", "mariadb"):
+        raise ConfigError("STATE_URL", expected, url.split("@")[-1])
+    if scheme == "sqlite" and (not url.startswith("sqlite:///") or len(url) <= len("sqlite:///")):
+        raise ConfigError("STATE_URL", expected, url)
+    return url
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the configuration; raise ConfigError naming the bad variable."""
     env = os.environ if environ is None else environ
     work_dir = Path(env.get("WORKER_HOME") or _default_work_dir(env))
-    state_url = env.get("STATE_URL") or f"sqlite:///{work_dir / 'state.db'}"
+    state_url = _check_state_url(env.get("STATE_URL") or f"sqlite:///{work_dir / 'state.db'}")
 
     storage_url = env.get("STORAGE_URL") or None
     if storage_url is not None and not storage_url.startswith("file:///"):
@@ -191,6 +217,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("AUTH_MODE", "jwt or gateway", auth_mode)
 
     callback_secrets = tuple(env.get("CALLBACK_SHARED_SECRET", "").split())
+    for secret in callback_secrets:
+        _check_whsec("CALLBACK_SHARED_SECRET", secret)
     endpoints = _webhook_endpoints(env)
     secret_values = {
         *callback_secrets,
@@ -203,14 +231,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "${userId}" not in prefix:
         raise ConfigError("COS_ALLOWED_PREFIX", "a prefix containing ${userId}", prefix)
 
+    bucket = env.get("COS_BUCKET", "media-1250000000")
+    if _BUCKET_RE.match(bucket) is None:
+        raise ConfigError("COS_BUCKET", "<name>-<APPID>, e.g. media-1250000000", bucket)
+    output_prefix = env.get("OUTPUT_PREFIX", "outputs/").strip("/") + "/"
+    if output_prefix == "/" or any(part in (".", "..", "") for part in output_prefix[:-1].split("/")):
+        raise ConfigError("OUTPUT_PREFIX", "a relative key prefix without . or .. segments", output_prefix)
+
     return Settings(
         work_dir=work_dir,
         state_url=state_url,
         storage_url=storage_url,
-        cos_bucket=env.get("COS_BUCKET", "media-1250000000"),
+        cos_bucket=bucket,
         cos_region=env.get("COS_REGION", "ap-guangzhou"),
         allowed_prefix=prefix.rstrip("/") + "/",
-        output_prefix=env.get("OUTPUT_PREFIX", "outputs/").rstrip("/") + "/",
+        output_prefix=output_prefix,
         sign_expire_seconds=sign_expire,
         max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 5 * 1024**3),
         auth_mode=auth_mode,

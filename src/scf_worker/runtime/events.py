@@ -32,12 +32,17 @@ class HttpRequest:
         return self.headers.get(name.lower(), default)
 
     def json(self) -> Any:
+        """Parse the body as JSON; raise ApiError for an empty or malformed body."""
         if not self.body.strip():
             raise ApiError("missing_params", "the request body is empty")
         try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            parsed = json.loads(self.body)
+            # A lone surrogate such as "\ud800" parses but cannot be stored or logged as UTF-8.
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except (UnicodeError, ValueError, RecursionError):
+            # ValueError covers malformed JSON and integers past Python's digit limit.
             raise ApiError("invalid_json") from None
+        return parsed
 
 
 @dataclass(frozen=True)
@@ -97,32 +102,56 @@ def kind_of(event: Any) -> str:
     return "direct"
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def parse_http(event: Mapping[str, Any]) -> HttpRequest:
+    """Read an API Gateway event; fields of the wrong type raise ApiError("invalid_params")."""
+    raw_headers = event.get("headers") or {}
+    if not isinstance(raw_headers, Mapping):
+        raise ApiError("invalid_params", "headers must be an object")
     headers: dict[str, str] = {}
-    for name, value in (event.get("headers") or {}).items():
+    for name, value in raw_headers.items():
         if isinstance(value, list):
             value = ",".join(str(v) for v in value)
         headers[str(name).lower()] = str(value)
 
-    body_field = event.get("body") or ""
-    if event.get("isBase64Encoded"):
+    body_field = event.get("body")
+    if body_field is None:
+        body_field = ""
+    if not isinstance(body_field, str):
+        raise ApiError("invalid_params", "body must be a string")
+    encoded = event.get("isBase64Encoded", False)
+    if not isinstance(encoded, bool):
+        raise ApiError("invalid_params", "isBase64Encoded must be true or false")
+    if encoded:
         try:
             body = base64.b64decode(body_field, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError("invalid_params", "isBase64Encoded is set but body is not base64") from None
     else:
-        body = body_field.encode("utf-8") if isinstance(body_field, str) else b""
+        try:
+            body = body_field.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError("invalid_json", "body is not valid UTF-8") from None
 
-    context = event.get("requestContext") or {}
-    request_id = context.get("requestId") or headers.get("x-api-requestid")
+    context = _mapping(event.get("requestContext"))
+    request_id = _text(context.get("requestId")) or _text(headers.get("x-api-requestid"))
+    method = _text(event.get("httpMethod")) or _text(context.get("httpMethod")) or "GET"
+    query = event.get("queryString") or event.get("queryStringParameters") or {}
     return HttpRequest(
-        method=str(event.get("httpMethod") or context.get("httpMethod") or "GET").upper(),
-        path=str(event.get("path") or context.get("path") or "/"),
+        method=method.upper(),
+        path=_text(event.get("path")) or _text(context.get("path")) or "/",
         headers=headers,
         body=body,
-        query=event.get("queryString") or event.get("queryStringParameters") or {},
+        query=query if isinstance(query, Mapping) else {},
         request_id=request_id,
-        source_ip=context.get("sourceIp"),
+        source_ip=_text(context.get("sourceIp")),
     )
 
 
@@ -169,20 +198,27 @@ def parse_timer(event: Mapping[str, Any]) -> TimerEvent:
 
 
 def parse_queue(event: Mapping[str, Any]) -> list[QueueMessage]:
-    """Read every CMQ or CKafka record; a body that is not JSON stays a string."""
+    """Read every CMQ or CKafka record; a body that is not JSON stays a string.
+
+    A record that is not an object becomes a message whose body is None, so the
+    caller dead-letters it instead of failing the whole batch.
+    """
     messages = []
-    for record in event.get("Records") or []:
+    for index, record in enumerate(event.get("Records") or []):
+        if not isinstance(record, Mapping):
+            messages.append(QueueMessage(message_id=f"record-{index}", body=None, source="unknown"))
+            continue
         source = "CMQ" if "CMQ" in record else "Ckafka"
-        inner = record.get(source) or {}
+        inner = _mapping(record.get(source))
         raw = inner.get("msgBody")
         try:
             body = json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             body = raw
-        message_id = inner.get("msgId") or (
+        message_id = _text(inner.get("msgId")) or (
             f"{inner.get('topic')}:{inner.get('partition')}:{inner.get('offset')}"
             if source == "Ckafka"
-            else None
+            else f"record-{index}"
         )
         messages.append(QueueMessage(message_id=message_id, body=body, source=source))
     return messages

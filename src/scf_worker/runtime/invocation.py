@@ -20,9 +20,11 @@ from scf_worker.observability import metrics
 from scf_worker.runtime import responses
 from scf_worker.runtime.errors import ApiError, ConfigError
 from scf_worker.runtime.events import HttpRequest, kind_of, parse_http
+from scf_worker.state.errors import StateError
 
 log = obs_logging.get_logger(__name__)
 DEFAULT_TIME_LIMIT_MS = 3000
+MAX_TIME_LIMIT_MS = 86_400_000
 _cold = {"start": True}
 
 
@@ -51,10 +53,14 @@ def start_invocation(function_name: str, context: Any) -> Invocation:
     _cold["start"] = False
     try:
         time_limit_ms = int(ctx.get("time_limit_in_ms") or DEFAULT_TIME_LIMIT_MS)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         time_limit_ms = DEFAULT_TIME_LIMIT_MS
+    # SCF allows at most 24 h with async execution; anything outside 1 ms to 24 h is not a real limit.
+    if not 1 <= time_limit_ms <= MAX_TIME_LIMIT_MS:
+        time_limit_ms = DEFAULT_TIME_LIMIT_MS
+    request_id = ctx.get("request_id")
     return Invocation(
-        request_id=str(ctx.get("request_id") or uuid.uuid4()),
+        request_id=request_id if isinstance(request_id, str) and request_id else str(uuid.uuid4()),
         function_name=str(ctx.get("function_name") or function_name),
         time_limit_ms=time_limit_ms,
         started_monotonic=time.monotonic(),
@@ -73,6 +79,16 @@ def bind_invocation(function_name: str, route: str, invocation: Invocation, even
     obs_logging.sample_debug(settings.log_debug_sample_rate)
     if settings.log_events:
         log.info("event_received", **obs_logging.event_summary(event))
+
+
+def _database(services: Services | None) -> Any:
+    """Return the state database for metrics, or None when it cannot be opened."""
+    if services is None:
+        return None
+    try:
+        return services.db
+    except Exception:  # noqa: BLE001 (the invocation already answered; metrics go to the log only)
+        return None
 
 
 def _services_or_error() -> Services:
@@ -107,7 +123,7 @@ def http_function(
                 code=key, duration_ms=duration_ms, cold_start=invocation.cold_start,
                 request_id=json.loads(response["body"]).get("requestId") or "",
             )
-            metrics.emit(record, dict(notes), services.db if services is not None else None)
+            metrics.emit(record, dict(notes), _database(services))
         return response
 
     def _serve(event: Any, invocation: Invocation) -> tuple[dict[str, Any], Services | None]:
@@ -123,6 +139,9 @@ def http_function(
             return responses.ok(handle(services, request, invocation), request_id), services
         except ApiError as exc:
             return responses.error(exc, request_id), services
+        except StateError as exc:
+            log.error("state_unavailable", errorClass=type(exc).__name__, error=str(exc)[:300])
+            return responses.error(ApiError("unavailable"), request_id), services
         except Exception:
             log.exception("unhandled_error")
             return responses.error(ApiError("internal_error"), request_id), services

@@ -5,7 +5,8 @@ Statements are written once, for SQLite: ``?`` placeholders and
 is one atomic unit: the outbox (upload record, events and scheduled jobs) is
 written inside a single one.
 
-URLs: ``sqlite:///absolute/path.db`` and ``mysql://user:password@host:port/db``.
+URLs: ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` and
+``mysql://user:password@host:port/db``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ class Database:
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self._connect()
+            try:
+                conn = self._local.conn = self._connect()
+            except self._errors() as exc:
+                raise StateError(f"could not connect to the {self.dialect} state store: {exc}") from exc
         return conn
 
     def migrate(self) -> None:
@@ -232,7 +236,9 @@ def open_database(url: str, migrate: bool = True) -> Database:
         raw_path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
         if not raw_path:
             raise UnsupportedStateUrl("STATE_URL sqlite:/// needs a file path")
-        database = SqliteDatabase(Path(raw_path if raw_path.startswith("/") else "/" + raw_path))
+        # As in SQLAlchemy: sqlite:///relative.db is relative to the working directory,
+        # sqlite:////absolute/path.db is absolute.
+        database = SqliteDatabase(Path(raw_path).resolve())
     elif parsed.scheme in ("mysql", "mariadb"):
         name = parsed.path.lstrip("/")
         if not parsed.hostname or not name:
