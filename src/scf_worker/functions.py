@@ -15,6 +15,10 @@ class FunctionSpec:
     name: str
     module: str
     http_route: str | None = None
+    # Variables the function cannot run without; ``scf-worker check`` requires them in config.json.
+    required_env: tuple[str, ...] = ()
+    # The function runs ffmpeg, so its package needs the binary or a layer that provides it.
+    needs_ffmpeg: bool = False
 
     def handler(self) -> Handler:
         handler: Handler = importlib.import_module(self.module).main_handler
@@ -24,10 +28,14 @@ class FunctionSpec:
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
-        FunctionSpec("media-sign", "scf_worker.handlers.media_sign", "/upload/sign"),
-        FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback"),
-        FunctionSpec("transcode", "scf_worker.handlers.transcode"),
-        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward"),
+        FunctionSpec("media-sign", "scf_worker.handlers.media_sign", "/upload/sign",
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL", "AUTH_JWT_SECRET")),
+        FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback",
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL", "CALLBACK_SHARED_SECRET")),
+        FunctionSpec("transcode", "scf_worker.handlers.transcode",
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL"), needs_ffmpeg=True),
+        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward",
+                     required_env=("STATE_URL", "WEBHOOK_ENDPOINTS")),
     )
 }
 
