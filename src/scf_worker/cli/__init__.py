@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES = ("demo", "worker", "check", "package")
+SUBCOMMAND_MODULES = ("demo", "worker", "check", "package", "deploy")
 
 
 def build_parser() -> argparse.ArgumentParser:

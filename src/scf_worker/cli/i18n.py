@@ -30,6 +30,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "en": "Built {path}: {files} files, {zip_mb:.1f} MB zipped (limit 50 MB),"
                            " {unzipped_mb:.1f} MB unzipped (limit 500 MB), Python {python}"},
     "package.failed": {"zh": "打包失败", "en": "Packaging failed"},
+    "deploy.done": {"zh": "{function}:别名 {alias} 指向版本 {version}(流量 {weight}%),此前为 {previous}",
+                    "en": "{function}: alias {alias} now serves version {version} at {weight}%"
+                          " (was {previous})"},
+    "deploy.failed": {"zh": "发布失败", "en": "Deploy failed"},
 }
 
 
