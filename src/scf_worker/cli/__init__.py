@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES = ("demo", "worker", "check", "package", "deploy")
+SUBCOMMAND_MODULES = ("demo", "worker", "check", "package", "deploy", "invoke", "event", "dev")
 
 
 def build_parser() -> argparse.ArgumentParser:

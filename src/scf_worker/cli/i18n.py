@@ -34,6 +34,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                     "en": "{function}: alias {alias} now serves version {version} at {weight}%"
                           " (was {previous})"},
     "deploy.failed": {"zh": "发布失败", "en": "Deploy failed"},
+    "dev.ready": {"zh": "本地环境已启动:API 网关 {gateway},Webhook 接收端 {receiver};"
+                        "密钥与开发令牌见 {info}。按 Ctrl-C 停止。",
+                  "en": "Dev stack up: API Gateway {gateway}, webhook receiver {receiver};"
+                        " secrets and a dev token are in {info}. Ctrl-C stops it."},
+    "dev.stopped": {"zh": "本地环境已停止", "en": "Dev stack stopped"},
 }
 
 
