@@ -23,7 +23,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 class ApiCallError(DeployError):
-    """The API answered with an error code, e.g. ResourceNotFound.Function."""
+    """The API returned an error code, e.g. ResourceNotFound.Function."""
 
 
 class ApiClient(Protocol):
@@ -106,7 +106,7 @@ class SdkClient:
 class DryRunClient:
     """Record every write instead of sending it; reads go to ``reader`` when there is one.
 
-    Without a reader, reads answer "not found", so the plan shows a first deploy.
+    Without a reader, every read raises "not found", so the plan shows a first deploy.
     """
 
     reader: ApiClient | None = None

@@ -1,4 +1,4 @@
-"""Errors of the check, package and deploy tools; each says what to fix."""
+"""Errors of the check, package and deploy tools. Each message names what to fix."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class DeployToolError(Exception):
 
 
 class ManifestError(DeployToolError):
-    """A function folder or its config.json cannot be read; ``problems`` say why."""
+    """A function folder or its config.json cannot be read, for the reasons in ``problems``."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems

@@ -102,9 +102,11 @@ class ApiGateway:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        # shutdown() waits for serve_forever(), so it is only called once the thread runs.
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)
 
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes,
                  client_ip: str) -> tuple[int, dict[str, str], bytes]:
