@@ -175,11 +175,12 @@ def test_transcode_zip_refers_to_the_ffmpeg_layer(built: dict[str, Path]) -> Non
 
 def test_package_fails_when_over_the_zip_limit(project: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    (project / "scf" / "webhook-forward" / "blob.bin").write_bytes(os.urandom(51 * 1024 * 1024))
+    (project / "scf" / "webhook-forward" / "blob.bin").write_bytes(os.urandom(2 * 1024 * 1024))
     manifest = get_manifest(project, "webhook-forward")
     monkeypatch.setattr("scf_worker.deploy.package.requirements_for", lambda extras: [])
+    monkeypatch.setattr("scf_worker.deploy.limits.ZIP_UPLOAD_MAX_BYTES", 1024 * 1024)
 
-    with pytest.raises(PackageError, match=r"at most 50\.0 MB"):
+    with pytest.raises(PackageError, match=r"at most 1\.0 MB through the API"):
         build_package(manifest, tmp_path / "big.zip", PYTHON)
 
 
