@@ -20,6 +20,7 @@ from scf_worker.jobs.store import JobStore
 from scf_worker.observability import logging as obs_logging
 from scf_worker.retry.policy import RetryPolicy
 from scf_worker.runtime.config import Settings, load_settings
+from scf_worker.runtime.errors import ConfigError
 from scf_worker.state.sql import Database, open_database
 from scf_worker.storage.base import ObjectStore
 
@@ -73,11 +74,22 @@ _services: Services | None = None
 def get_services() -> Services:
     global _services
     if _services is None:
+        _decrypt_secrets()
         settings = load_settings()
         obs_logging.configure(settings.log_level, debug_sample_rate=settings.log_debug_sample_rate)
         obs_logging.register_secrets(settings.secrets)
         _services = Services(settings)
     return _services
+
+
+def _decrypt_secrets() -> None:
+    """Turn ``kms:v1:`` environment values into plaintext, once per cold start."""
+    from scf_worker.kms import SecretError, decrypt_environment
+
+    try:
+        decrypt_environment()
+    except SecretError as exc:
+        raise ConfigError(exc.variable, "a kms:v1: value the function's role can decrypt") from None
 
 
 def reset_services(services: Services | None = None) -> None:

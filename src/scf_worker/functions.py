@@ -17,6 +17,10 @@ class FunctionSpec:
     http_route: str | None = None
     # Mirrors "timeout" in scf/<name>/config.json; a test keeps the two equal.
     timeout_seconds: int = 3
+    # Variables the function cannot run without; ``scf-worker check`` requires them in config.json.
+    required_env: tuple[str, ...] = ()
+    # The function runs ffmpeg, so its package needs the binary or a layer that provides it.
+    needs_ffmpeg: bool = False
 
     def handler(self) -> Handler:
         handler: Handler = importlib.import_module(self.module).main_handler
@@ -26,10 +30,14 @@ class FunctionSpec:
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
-        FunctionSpec("media-sign", "scf_worker.handlers.media_sign", "/upload/sign", 10),
-        FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback", 30),
-        FunctionSpec("transcode", "scf_worker.handlers.transcode", None, 900),
-        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward", None, 30),
+        FunctionSpec("media-sign", "scf_worker.handlers.media_sign", "/upload/sign", 10,
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL", "AUTH_JWT_SECRET")),
+        FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback", 30,
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL", "CALLBACK_SHARED_SECRET")),
+        FunctionSpec("transcode", "scf_worker.handlers.transcode", None, 900,
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL"), needs_ffmpeg=True),
+        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward", None, 30,
+                     required_env=("STATE_URL", "WEBHOOK_ENDPOINTS")),
     )
 }
 

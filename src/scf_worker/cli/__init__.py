@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from scf_worker.runtime.errors import ConfigError
 from scf_worker.state.errors import StateError
 
-SUBCOMMAND_MODULES = ("demo", "worker", "alerts", "trace", "report", "policy")
+SUBCOMMAND_MODULES = (
+    "demo", "worker", "alerts", "trace", "report", "policy",
+    "check", "package", "deploy", "invoke", "event", "dev",
+)
 
 
 class _CurrentStderr:

@@ -40,6 +40,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "worker.summary": {"zh": "处理 {processed} 条消息:完成 {done},重试 {retried},死信 {dead}",
                        "en": "Processed {processed} messages: {done} done, {retried} retried,"
                              " {dead} dead-lettered"},
+    "check.ok": {"zh": "检查通过:{count} 个函数的 config.json 均符合 SCF 限制",
+                 "en": "OK: {count} function configs are within SCF limits"},
+    "check.failed": {"zh": "发现 {count} 个问题", "en": "{count} problems found"},
+    "package.done": {"zh": "已生成 {path}:{files} 个文件,压缩后 {zip_mb:.1f} MB(上限 50 MB),"
+                           "解压后 {unzipped_mb:.1f} MB(上限 500 MB),目标 Python {python}",
+                     "en": "Built {path}: {files} files, {zip_mb:.1f} MB zipped (limit 50 MB),"
+                           " {unzipped_mb:.1f} MB unzipped (limit 500 MB), Python {python}"},
+    "package.failed": {"zh": "打包失败", "en": "Packaging failed"},
+    "deploy.done": {"zh": "{function}:别名 {alias} 指向版本 {version}(流量 {weight}%),此前为 {previous}",
+                    "en": "{function}: alias {alias} now serves version {version} at {weight}%"
+                          " (was {previous})"},
+    "deploy.failed": {"zh": "发布失败", "en": "Deploy failed"},
+    "dev.ready": {"zh": "本地环境已启动:API 网关 {gateway},Webhook 接收端 {receiver};"
+                        "密钥与开发令牌见 {info}。按 Ctrl-C 停止。",
+                  "en": "Dev stack up: API Gateway {gateway}, webhook receiver {receiver};"
+                        " secrets and a dev token are in {info}. Ctrl-C stops it."},
+    "dev.stopped": {"zh": "本地环境已停止", "en": "Dev stack stopped"},
 }
 
 
