@@ -15,6 +15,8 @@ class FunctionSpec:
     name: str
     module: str
     http_route: str | None = None
+    # Whether the function consumes its own topic on the durable queue.
+    consumes_queue: bool = False
 
     def handler(self) -> Handler:
         handler: Handler = importlib.import_module(self.module).main_handler
@@ -26,8 +28,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     for spec in (
         FunctionSpec("media-sign", "scf_worker.handlers.media_sign", "/upload/sign"),
         FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback"),
-        FunctionSpec("transcode", "scf_worker.handlers.transcode"),
-        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward"),
+        FunctionSpec("transcode", "scf_worker.handlers.transcode", consumes_queue=True),
+        FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward", consumes_queue=True),
+        FunctionSpec("dlq-replay", "scf_worker.handlers.dlq_replay"),
     )
 }
 
