@@ -47,6 +47,10 @@ HEADER_LAST_FAILURE = "x-scf-last-failure"
 DELAY_QUEUE_IDLE_MS = 600_000
 # Redelivered copies recounted in one lease call before it gives up for this round.
 MAX_RECOUNTS_PER_LEASE = 100
+# How long after its due time a delayed message this process published still counts as
+# waiting: the broker moves an expired message to the work queue asynchronously, and for a
+# moment it is in neither queue.
+IN_FLIGHT_GRACE_SECONDS = 5.0
 
 
 def delay_bucket_ms(delay_ms: int) -> int:
@@ -144,6 +148,8 @@ class AmqpConnection:
 
     def close(self) -> None:
         connection, self._connection, self._channel, self._side = self._connection, None, None, None
+        # Deliveries taken before the close are back on the broker; their tags are void.
+        self.generation += 1
         if connection is not None and connection.is_open:
             try:
                 connection.close()
@@ -163,6 +169,8 @@ class AmqpQueue:
         self._declared_generation = -1
         # Delay queues this process published to, for backlog counts.
         self._delay_queues: dict[str, int] = {}
+        # Delayed messages this process published and has not leased again: id -> due (monotonic).
+        self._in_flight: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"AmqpQueue(prefix={self.prefix!r})"
@@ -220,8 +228,9 @@ class AmqpQueue:
                             (HEADER_LAST_FAILURE, _failure_header(last_failure))):
             if value is not None:
                 headers[name] = value
+        message_id = uuid.uuid4().hex
         properties = pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                                          message_id=uuid.uuid4().hex, headers=headers)
+                                          message_id=message_id, headers=headers)
         body = json.dumps(payload, ensure_ascii=False).encode()
         with self.connection.errors("publish"):
             channel = self._channel()
@@ -234,6 +243,8 @@ class AmqpQueue:
             # With confirms on, this returns only after the broker has the message;
             # it raises when the broker nacks it or cannot route it.
             channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
+        if bucket_ms:
+            self._in_flight[message_id] = time.monotonic() + bucket_ms / 1000
 
     def lease(self, topics: Sequence[str], lease_seconds: float) -> Delivery | None:
         if not topics:
@@ -245,6 +256,7 @@ class AmqpQueue:
                     return None
                 topic, method, properties, body = got
                 delivery = self._delivery(topic, method, properties, body)
+                self._in_flight.pop(delivery.id, None)
                 if not method.redelivered:
                     return delivery
                 self._recount_lost_run(delivery)
@@ -318,6 +330,14 @@ class AmqpQueue:
                 if count:
                     scheduled += count
                     shortest = bucket_ms if shortest is None else min(shortest, bucket_ms)
+        now = time.monotonic()
+        for message_id, due in list(self._in_flight.items()):
+            if due + IN_FLIGHT_GRACE_SECONDS < now:
+                self._in_flight.pop(message_id)
+        if scheduled == 0 and self._in_flight:
+            # Expired from its delay queue but not yet routed back: still on its way.
+            scheduled = len(self._in_flight)
+            shortest = 4
         # A delayed message is due within its queue's TTL; polling at a fraction of it is enough.
         next_due = None if shortest is None else min(shortest / 1000 / 4, 1.0)
         return Backlog(ready=ready, scheduled=scheduled, next_due_seconds=next_due)
