@@ -222,4 +222,5 @@ class ListBatch:
 
 
 def sort_entries(entries: Sequence[DeadLetter]) -> list[DeadLetter]:
-    return sorted(entries, key=lambda e: (e.first_failed_at, e.id or ""))
+    """Order by first failure; the sort is stable, so ties keep their queue order."""
+    return sorted(entries, key=lambda e: e.first_failed_at)
