@@ -279,5 +279,85 @@ def build_stack(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 
+class PrivateMariaDB:
+    """A MariaDB server this test starts on a free loopback port in a temp dir, and may kill.
+
+    Tests that restart a database use this one, never the shared server on 3306.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.datadir = root / "data"
+        self.port = _free_port()
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"mysql://root@127.0.0.1:{self.port}/scf"
+
+    def install(self) -> None:
+        import subprocess
+
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, capture_output=True, timeout=120)
+        self.start()
+        create_database("scf", port=self.port)
+
+    def start(self) -> None:
+        import subprocess
+
+        # Crash-safe for a killed server process: the log is written to the OS at each commit.
+        self.process = subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+             f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.root / 'sock'}",
+             f"--pid-file={self.root / 'pid'}", "--skip-grant-tables", "--skip-log-bin",
+             "--skip-name-resolve", "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=2",
+             f"--log-error={self.root / 'error.log'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_until_up()
+
+    def up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def wait_until_up(self, timeout_seconds: float = 60) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        while not self.up():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"private MariaDB did not start; see {self.root / 'error.log'}")
+            # Polling a starting server: the only real wait in these tests.
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would, and wait for the process to end."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a stuck server is killed instead
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 if __name__ == "__main__":
     worker_main()
