@@ -8,8 +8,8 @@ Layout, for prefix ``p`` and topic ``t``:
   dead-letter exchange is ``p.work`` with routing key ``t``. When the TTL runs
   out the broker moves the message back to ``p.t``. All messages of one delay
   queue share one TTL, so none waits behind a longer one. Delays are rounded
-  down to three significant bits (at most 25 % shorter, never longer), which
-  keeps the number of delay queues small; unused delay queues expire.
+  down to three significant bits (at most 25 % shorter, never longer), so few
+  delay queues exist. Unused delay queues expire.
 
 Messages are persistent and taken with ``basic.get`` and manual acks. A held
 message is the lease: if the worker dies the broker sees the connection close
@@ -142,7 +142,7 @@ class AmqpConnection:
             raise QueueError(f"AMQP {action} failed: {type(exc).__name__}: {exc}") from exc
 
     def sleep(self, seconds: float) -> None:
-        """Wait while still answering broker heartbeats."""
+        """Wait ``seconds`` while pika keeps processing broker heartbeats."""
         if self._connection is not None and self._connection.is_open:
             self._connection.sleep(seconds)
 
@@ -318,6 +318,8 @@ class AmqpQueue:
         return self.ack(delivery)
 
     def backlog(self, topics: Sequence[str]) -> Backlog:
+        # NOTE: only delay queues this process published to are counted. Delayed messages
+        # another process published stay invisible here until they reach the work queue.
         ready = scheduled = 0
         shortest: int | None = None
         with self.connection.errors("backlog"):

@@ -184,7 +184,7 @@ class DeadLetterBatch(Protocol):
 
 
 class DeadLetterStore(Protocol):
-    """Where dead letters are kept: the ``scf_dlq`` table or an AMQP dead-letter queue."""
+    """A dead-letter store: the ``scf_dlq`` table or an AMQP dead-letter queue."""
 
     kind: str
 

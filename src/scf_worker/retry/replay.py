@@ -1,4 +1,4 @@
-"""Replay dead letters through the work ledger: each piece of work runs at most once more.
+"""Replay dead letters through the work ledger, running each piece of work at most once per replay.
 
 Entries are grouped by work (function + idempotency key; an entry without a key
 is its own group). For each group, in order of first failure:
@@ -51,7 +51,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ReplayOptions:
-    """What to replay and how fast; ``deadline_monotonic`` stops a run before a time limit."""
+    """Replay filters and pacing. ``deadline_monotonic`` stops a run before a time limit."""
 
     query: DeadLetterQuery = field(default_factory=DeadLetterQuery)
     dry_run: bool = False
@@ -61,7 +61,7 @@ class ReplayOptions:
 
 @dataclass(frozen=True)
 class ReplayItem:
-    """What replay did with one entry."""
+    """The action replay took on one entry."""
 
     entry_id: str | None
     function: str
