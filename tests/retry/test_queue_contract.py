@@ -120,7 +120,9 @@ def test_retry_redelivers_after_delay_with_failures(harness: Harness) -> None:
     assert delivery is not None
 
     assert harness.transport.retry(delivery, 40, failure("http_503", 1.0), attempts_made=1)
-    assert harness.transport.lease((TOPIC,), LEASE_SECONDS) is None
+    if harness.kind != "amqp":
+        # On the broker's real clock 40 ms may already have passed under load.
+        assert harness.transport.lease((TOPIC,), LEASE_SECONDS) is None
     harness.wait(0.04)
     second = harness.lease_eventually()
     assert second is not None
@@ -205,3 +207,17 @@ def test_sql_dedupe_key_accepts_once(harness: Harness) -> None:
 def test_delay_bucket_rounds_down_by_at_most_a_quarter(delay_ms: int, bucket_ms: int) -> None:
     assert delay_bucket_ms(delay_ms) == bucket_ms
     assert delay_ms * 0.75 <= bucket_ms <= delay_ms
+
+
+def test_released_message_returns_as_lost_run(harness: Harness) -> None:
+    harness.transport.publish(TOPIC, {"jobId": "j1"})
+    delivery = harness.lease_eventually()
+    assert delivery is not None
+
+    harness.transport.release(delivery)
+    again = harness.lease_eventually()
+
+    assert again is not None
+    assert again.attempts == 2
+    assert again.last_failure is not None
+    assert again.last_failure.code == "worker_lost"

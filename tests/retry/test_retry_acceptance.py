@@ -39,7 +39,7 @@ def test_three_transient_failures_then_success(stack: Stack) -> None:
     schedule = [0.01, 0.02, 0.04]
     if stack.kind == "amqp":
         # Broker TTLs are real time: each gap is at least its delay, plus polling slack.
-        assert all(s <= g < s + 0.5 for g, s in zip(gaps, schedule, strict=True)), gaps
+        assert all(s <= g < s + 1.0 for g, s in zip(gaps, schedule, strict=True)), gaps
     else:
         assert gaps == schedule
 

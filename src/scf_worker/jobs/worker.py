@@ -104,6 +104,23 @@ def process(services: Services, delivery: Delivery, stats: WorkerStats,
                     attempt=delivery.attempts)
 
 
+def _process_or_release(services: Services, delivery: Delivery, stats: WorkerStats) -> None:
+    """Process a delivery; when the store fails midway, hand the message back before re-raising.
+
+    Without this an AMQP message would stay unacked on this worker's channel until it exits.
+    """
+    try:
+        process(services, delivery, stats)
+    except INFRA_ERRORS:
+        try:
+            services.queue.release(delivery)
+        except INFRA_ERRORS as exc:
+            # The SQL lease still expires on its own, and AMQP requeues on disconnect.
+            log.warning("queue_release_failed", topic=delivery.topic, messageId=delivery.id,
+                        error=str(exc))
+        raise
+
+
 def _relay(services: Services) -> None:
     if services.queue.kind != "sql":
         relay_outbox(services.db, services.queue, services.clock)
@@ -126,7 +143,7 @@ def run_until_idle(services: Services, max_messages: int = 10_000, max_wait_seco
             _relay(services)
             delivery = services.queue.lease(topics, lease_seconds)
             if delivery is not None:
-                process(services, delivery, stats)
+                _process_or_release(services, delivery, stats)
                 continue
             backlog = services.queue.backlog(topics)
         except INFRA_ERRORS as exc:
@@ -153,5 +170,9 @@ def drain(services: Services, topic: str, deadline_monotonic: float) -> WorkerSt
         if delivery is None:
             break
         remaining_ms = int((deadline_monotonic - time.monotonic()) * 1000)
-        process(services, delivery, stats, time_limit_ms=max(remaining_ms, 1))
+        try:
+            process(services, delivery, stats, time_limit_ms=max(remaining_ms, 1))
+        except INFRA_ERRORS:
+            services.queue.release(delivery)
+            raise
     return stats

@@ -317,6 +317,12 @@ class AmqpQueue:
                       delivery.first_failure or failure, failure)
         return self.ack(delivery)
 
+    def release(self, delivery: Delivery) -> None:
+        if not self._owns(delivery):
+            return
+        with self.connection.errors("release"):
+            self._channel().basic_nack(delivery.token[1], requeue=True)
+
     def backlog(self, topics: Sequence[str]) -> Backlog:
         # NOTE: only delay queues this process published to are counted. Delayed messages
         # another process published stay invisible here until they reach the work queue.

@@ -79,6 +79,9 @@ class QueueTransport(Protocol):
     def retry(self, delivery: Delivery, delay_ms: int, failure: Failure, attempts_made: int) -> bool:
         """Schedule the message again after ``delay_ms``, recording the failure; False if lease lost."""
 
+    def release(self, delivery: Delivery) -> None:
+        """Give a message back without a result, now; the next delivery counts it as a lost run."""
+
     def backlog(self, topics: Sequence[str]) -> Backlog:
         """Count what is waiting on the given topics."""
 

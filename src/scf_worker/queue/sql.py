@@ -125,6 +125,13 @@ class SqlQueue:
             )
         return changed == 1
 
+    def release(self, delivery: Delivery) -> None:
+        # Ending the lease now makes the next lease take the message as a lost run.
+        self.db.execute(
+            "UPDATE queue SET lease_until = ? WHERE id = ? AND lease_token = ? AND status = 'leased'",
+            (self.clock(), int(delivery.id), delivery.token),
+        )
+
     def backlog(self, topics: Sequence[str]) -> Backlog:
         now = self.clock()
         params: list[Any] = [now, now]
