@@ -205,7 +205,7 @@ def drop_database(name: str, host: str = MARIADB[0], port: int = MARIADB[1]) -> 
         conn.close()
 
 
-def delete_amqp_prefix(prefix: str, topics: tuple[str, ...], max_delay_ms: int = 4000) -> None:
+def delete_amqp_prefix(prefix: str, topics: tuple[str, ...], max_delay_ms: int = 10_000) -> None:
     """Delete the work, delay and dead-letter queues a test may have created under ``prefix``."""
     queue = AmqpQueue(AMQP_URL, prefix)
     buckets = {delay_bucket_ms(ms) for ms in range(1, max_delay_ms + 1)}
