@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from scf_worker.idempotency.sql import SqlIdempotencyStore
+from scf_worker.jobs.ledger import WorkLedger
 from scf_worker.jobs.store import JobStore
 from scf_worker.observability import logging as obs_logging
+from scf_worker.queue.base import QueueTransport
+from scf_worker.retry.deadletter import DeadLetterStore
 from scf_worker.retry.policy import RetryPolicy
 from scf_worker.runtime.config import Settings, load_settings
 from scf_worker.runtime.errors import ConfigError
@@ -59,7 +62,38 @@ class Services:
     @cached_property
     def retry_policy(self) -> RetryPolicy:
         s = self.settings
-        return RetryPolicy(s.retry_base_ms, s.retry_max_delay_ms, s.retry_max_attempts)
+        return RetryPolicy(s.retry_base_ms, s.retry_max_delay_ms, s.retry_max_attempts,
+                           jitter=s.retry_jitter)
+
+    @cached_property
+    def queue(self) -> QueueTransport:
+        """The transport ``QUEUE_URL`` names; unset means the state store's ``queue`` table."""
+        from scf_worker.queue import open_queue
+
+        return open_queue(self.settings.queue_url, self.db, self.settings.queue_prefix, self.clock)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        """The dead-letter store follows the queue: an AMQP queue with AMQP, else ``scf_dlq``."""
+        if self.settings.queue_url:
+            from scf_worker.retry.dlq_amqp import AmqpDeadLetterStore
+
+            return AmqpDeadLetterStore(self.settings.queue_url, self.settings.queue_prefix)
+        from scf_worker.retry.dlq_sql import SqlDeadLetterStore
+
+        return SqlDeadLetterStore(self.db, self.clock)
+
+    @cached_property
+    def ledger(self) -> WorkLedger:
+        return WorkLedger(self.db, self.clock)
+
+    def close(self) -> None:
+        """Close the connections this instance opened."""
+        for name in ("queue", "dead_letters"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
+        if "db" in self.__dict__:
+            self.db.close()
 
     @property
     def scratch_root(self) -> Path:
@@ -95,8 +129,8 @@ def _decrypt_secrets() -> None:
 def reset_services(services: Services | None = None) -> None:
     """Drop the cached services (closing the database) or install given ones."""
     global _services
-    if _services is not None and "db" in _services.__dict__:
-        _services.db.close()
+    if _services is not None:
+        _services.close()
     _services = services
     if services is not None:
         obs_logging.register_secrets(services.settings.secrets)

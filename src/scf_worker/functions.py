@@ -21,11 +21,15 @@ class FunctionSpec:
     required_env: tuple[str, ...] = ()
     # The function runs ffmpeg, so its package needs the binary or a layer that provides it.
     needs_ffmpeg: bool = False
+    # Whether the function consumes its own topic on the durable queue.
+    consumes_queue: bool = False
 
     def handler(self) -> Handler:
         handler: Handler = importlib.import_module(self.module).main_handler
         return handler
 
+
+DLQ_REPLAY_TIMEOUT = 900
 
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.name: spec
@@ -35,9 +39,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback", 30,
                      required_env=("COS_BUCKET", "COS_REGION", "STATE_URL", "CALLBACK_SHARED_SECRET")),
         FunctionSpec("transcode", "scf_worker.handlers.transcode", None, 900,
-                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL"), needs_ffmpeg=True),
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL"), needs_ffmpeg=True,
+                     consumes_queue=True),
         FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward", None, 30,
-                     required_env=("STATE_URL", "WEBHOOK_ENDPOINTS")),
+                     required_env=("STATE_URL", "WEBHOOK_ENDPOINTS"), consumes_queue=True),
+        FunctionSpec("dlq-replay", "scf_worker.handlers.dlq_replay", None, DLQ_REPLAY_TIMEOUT,
+                     required_env=("STATE_URL",)),
     )
 }
 

@@ -179,7 +179,7 @@ def test_transcode_bad_payload_is_dead_lettered_not_raised(local_env, services):
     result = transcode.main_handler({"job": 1}, samples.context("transcode"))
     assert result["results"][0]["status"] == "dead"
     assert result["results"][0]["code"] == "invalid_params"
-    dead = services.jobs.list_dead_letters()
+    dead = services.db.query("SELECT * FROM scf_dlq")
     assert len(dead) == 1
     assert dead[0]["function"] == "transcode"
 

@@ -90,7 +90,7 @@ def test_transient_failure_is_retried_by_the_worker(local_env, monkeypatch, serv
     assert _FlakyHandler.statuses == [503, 200]
     assert stats.retried == 1
     assert stats.done == 1
-    assert services.jobs.list_dead_letters() == []
+    assert services.db.query("SELECT * FROM scf_dlq") == []
 
 
 def test_secrets_never_reach_logs(local_env, monkeypatch, logs, services):

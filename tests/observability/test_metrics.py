@@ -98,10 +98,18 @@ def test_p95_alert_fires_near_timeout(services):
 
 
 def test_dead_letter_backlog_alert(services):
-    with services.db.transaction() as tx:
-        for index in range(101):
-            services.jobs.dead_letter(tx, "transcode", "media.transcode", {"jobId": str(index)}, 1, "x")
-    results = evaluate(services.db, 300, {}, Thresholds(), clock=lambda: NOW)
+    from scf_worker.observability.alerts import pending_dead_letters
+    from scf_worker.retry.classify import Failure
+    from scf_worker.retry.deadletter import DeadLetter
+
+    failure = Failure("permanent", "invalid_media", "InvalidMedia", "x", at=NOW)
+    for index in range(101):
+        services.dead_letters.add(DeadLetter("transcode", "media.transcode", str(index),
+                                             {"jobId": str(index)}, 1, failure, failure))
+    backlog_count = pending_dead_letters(services.dead_letters)
+    assert backlog_count == 101
+    results = evaluate(services.db, 300, {}, Thresholds(), clock=lambda: NOW,
+                       dead_letter_backlog=backlog_count)
     backlog = next(r for r in results if r.rule == "dead_letter_backlog")
     assert backlog.fired
     assert backlog.value == 101

@@ -22,7 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from scf_worker.app import get_services
     from scf_worker.functions import FUNCTIONS
-    from scf_worker.observability.alerts import Thresholds, evaluate, parse_window
+    from scf_worker.observability.alerts import (
+        Thresholds,
+        evaluate,
+        parse_window,
+        pending_dead_letters,
+    )
 
     try:
         window = parse_window(args.window)
@@ -31,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"invalid value: {exc}", file=sys.stderr)
         return 2
     timeouts = {name: spec.timeout_seconds * 1000 for name, spec in FUNCTIONS.items()}
-    results = evaluate(get_services().db, window, timeouts, thresholds)
+    services = get_services()
+    results = evaluate(services.db, window, timeouts, thresholds,
+                       dead_letter_backlog=pending_dead_letters(services.dead_letters))
     fired = [r for r in results if r.fired]
     if args.json:
         print(json.dumps({"window": args.window, "fired": len(fired),

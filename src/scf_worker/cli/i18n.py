@@ -57,6 +57,21 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "en": "Dev stack up: API Gateway {gateway}, webhook receiver {receiver};"
                         " secrets and a dev token are in {info}. Ctrl-C stops it."},
     "dev.stopped": {"zh": "本地环境已停止", "en": "Dev stack stopped"},
+    "dlq.empty": {"zh": "没有符合条件的死信", "en": "No dead letters match"},
+    "dlq.listed": {"zh": "共 {count} 条", "en": "{count} entries"},
+    "dlq.id_required": {"zh": "请给出死信 ID(位置参数或 --id)",
+                        "en": "Give a dead-letter id (positional or --id)"},
+    "dlq.not_found": {"zh": "找不到死信:{ids}", "en": "Dead letter not found: {ids}"},
+    "dlq.replaying": {"zh": "重放中", "en": "Replaying"},
+    "dlq.replay_summary": {
+        "zh": "共 {entries} 条:重放成功 {replayed},此前已完成 {alreadyDone},失败 {failed},"
+              "执行中跳过 {busy};实际执行 {sent} 次(演练:将重放 {wouldReplay},将跳过 {wouldSkip})",
+        "en": "{entries} entries: {replayed} replayed, {alreadyDone} already done, {failed} failed,"
+              " {busy} busy; work run {sent} times (dry run: {wouldReplay} would replay,"
+              " {wouldSkip} would skip)"},
+    "dlq.discarded": {"zh": "已丢弃 {count} 条:{ids}", "en": "Discarded {count}: {ids}"},
+    "dlq.discard_dry_run": {"zh": "演练:将丢弃 {count} 条:{ids}",
+                            "en": "Dry run: would discard {count}: {ids}"},
 }
 
 

@@ -1,10 +1,12 @@
 """The ``main_handler`` shape shared by queue- and async-triggered job functions.
 
 A function takes direct async invocations (the payload itself, or an envelope
-carrying the attempt number) and queue records (CMQ or CKafka). When the local
-worker or another managed consumer calls it, it sets ``managed_consumer`` in
-the context and acts on the returned outcomes itself; otherwise the handler
-stores each retry durably in the queue before returning.
+carrying the attempt number) and queue records (CMQ or CKafka), and on a timer
+tick drains its topic from the configured queue transport. When the local
+worker, the drain or replay calls it, it sets ``managed_consumer`` in the
+context and the caller acts on the returned outcomes. Otherwise the handler
+publishes each retry to the queue transport, with its due time, before
+returning; it never sleeps between attempts.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from scf_worker.app import Services, get_services
-from scf_worker.jobs.dispatch import Outcome, enqueue_retry, execute, open_envelope
+from scf_worker.jobs.dispatch import Attempt, Outcome, execute, open_envelope
 from scf_worker.observability import logging as obs_logging
 from scf_worker.observability import metrics
 from scf_worker.runtime.events import kind_of, parse_queue
@@ -28,16 +30,26 @@ from scf_worker.runtime.invocation import (
 log = obs_logging.get_logger(__name__)
 JobRun = Callable[[Services, Any, Invocation], dict[str, Any]]
 DeadHook = Callable[[Services, Any, str], None]
+KeyOf = Callable[[Any], str | None]
 # A drain stops leasing new messages this long before the invocation's time limit.
 DRAIN_MARGIN_MS = 60_000
 
 
+def job_id_key(payload: Any) -> str | None:
+    """The default idempotency key: the payload's ``idempotencyKey`` or ``jobId``."""
+    if not isinstance(payload, dict):
+        return None
+    key = payload.get("idempotencyKey") or payload.get("jobId")
+    return key if isinstance(key, str) and key else None
+
+
 def job_function(function_name: str, job_type: str, run: JobRun,
-                 on_dead: DeadHook | None = None) -> Callable[[Any, Any], dict[str, Any]]:
+                 on_dead: DeadHook | None = None,
+                 key_of: KeyOf = job_id_key) -> Callable[[Any, Any], dict[str, Any]]:
     def main_handler(event: Any, context: Any) -> dict[str, Any]:
         invocation = start_invocation(function_name, context)
         bind_invocation(function_name, function_name, invocation, event)
-        managed = isinstance(context, Mapping) and bool(context.get("managed_consumer"))
+        ctx = context if isinstance(context, Mapping) else {}
         kind = kind_of(event)
         code = "ok"
         try:
@@ -52,12 +64,10 @@ def job_function(function_name: str, job_type: str, run: JobRun,
             results = []
             for message_id, body in items:
                 outcome = _run_one(services, function_name, job_type, body, invocation, run,
-                                   on_dead, managed)
+                                   on_dead, key_of, ctx)
                 if outcome.status != "done":
                     code = outcome.code
-                results.append({"messageId": message_id, "status": outcome.status,
-                                "code": outcome.code, "delayMs": outcome.delay_ms,
-                                **({"result": outcome.result} if outcome.result else {})})
+                results.append(_result_json(message_id, outcome))
             return {"code": 0, "message": "ok", "requestId": invocation.request_id,
                     "results": results}
         finally:
@@ -67,6 +77,16 @@ def job_function(function_name: str, job_type: str, run: JobRun,
     return main_handler
 
 
+def _result_json(message_id: str | None, outcome: Outcome) -> dict[str, Any]:
+    result: dict[str, Any] = {"messageId": message_id, "status": outcome.status, "code": outcome.code,
+                              "delayMs": outcome.delay_ms, "attemptsMade": outcome.attempts_made}
+    if outcome.result:
+        result["result"] = outcome.result
+    if outcome.failure is not None:
+        result["failure"] = outcome.failure.as_dict()
+    return result
+
+
 def _drain(services: Services, function_name: str, invocation: Invocation) -> dict[str, Any]:
     """On a timer tick, run this function's due queue messages until the time is nearly up."""
     from scf_worker.jobs.worker import drain
@@ -74,28 +94,36 @@ def _drain(services: Services, function_name: str, invocation: Invocation) -> di
     margin_ms = min(DRAIN_MARGIN_MS, invocation.time_limit_ms // 2)
     stats = drain(services, function_name, invocation.deadline(margin_ms))
     # A gauge CLS can alarm on: the pending dead-letter backlog, sampled on every timer tick.
-    pending = services.db.query("SELECT COUNT(*) AS n FROM scf_dlq WHERE status = 'pending'")
-    log.info("dlq_backlog", pending=int(pending[0]["n"]))
+    from scf_worker.observability.alerts import pending_dead_letters
+
+    log.info("dlq_backlog", pending=pending_dead_letters(services.dead_letters))
     return {"code": 0, "message": "ok", "requestId": invocation.request_id,
             "processed": stats.processed, "done": stats.done, "retried": stats.retried,
             "dead": stats.dead}
 
 
 def _run_one(services: Services, function_name: str, job_type: str, body: Any,
-             invocation: Invocation, run: JobRun, on_dead: DeadHook | None,
-             managed: bool) -> Outcome:
-    payload, attempt = open_envelope(body)
+             invocation: Invocation, run: JobRun, on_dead: DeadHook | None, key_of: KeyOf,
+             ctx: Mapping[str, Any]) -> Outcome:
+    payload, attempt, first_failure, last_failure = open_envelope(body)
+    key = key_of(payload)
     job_id = payload.get("jobId") if isinstance(payload, dict) else None
     started = time.monotonic()
     with obs_logging.bound(jobId=job_id, attempt=attempt), metrics.collecting() as notes:
         outcome = execute(
-            services, function_name, job_type, payload, attempt,
+            services,
+            Attempt(function_name, job_type, payload, attempt, key, first_failure, last_failure,
+                    dead_letter=not ctx.get("dlq_replay"),
+                    claim_seconds=invocation.time_limit_ms / 1000 + 30),
             run=lambda p: run(services, p, invocation),
             on_dead=(lambda p, reason: on_dead(services, p, reason)) if on_dead else None,
-            idempotency_key=job_id,
         )
-        if outcome.status == "retry" and not managed and isinstance(payload, dict):
-            enqueue_retry(services, function_name, payload, attempt, outcome.delay_ms)
+        if outcome.status == "retry" and not ctx.get("managed_consumer") and isinstance(payload, dict):
+            # Outside a managed consumer nobody else will come back to this message.
+            services.queue.publish(function_name, payload, delay_ms=outcome.delay_ms,
+                                   attempts_made=outcome.attempts_made,
+                                   first_failure=first_failure or outcome.failure)
+        managed = bool(ctx.get("managed_consumer"))
         duplicate = outcome.result.get("status") == "duplicate"
         record = metrics.InvocationRecord(
             function=function_name, trigger="queue" if managed else "direct",

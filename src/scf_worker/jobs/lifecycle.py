@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from scf_worker.jobs.ledger import effect_transaction
 from scf_worker.jobs.model import (
     EVENT_DONE,
     EVENT_FAILED,
@@ -33,11 +34,12 @@ def begin(jobs: JobStore, job_id: str) -> Job | None:
 
 
 def finish(jobs: JobStore, job: Job, result: dict[str, Any], started_monotonic: float) -> None:
+    """Mark the job done and emit SCF_JOB_DONE, completing the work claim in the same transaction."""
     job.status = STATUS_DONE
     job.result = result
     job.error = None
     duration_ms = int((time.monotonic() - started_monotonic) * 1000)
-    with jobs.db.transaction() as tx:
+    with effect_transaction(jobs.db) as tx:
         jobs.update_job(tx, job)
         jobs.emit(tx, build_event(EVENT_DONE, job, jobs.clock(), duration_ms, data=result))
 

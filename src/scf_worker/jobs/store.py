@@ -1,29 +1,19 @@
-"""Job records, the event outbox and the durable queue, on the SQL state store."""
+"""Job records and the event outbox on the SQL state store."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from scf_worker.jobs.model import Job, Resource
+from scf_worker.queue.sql import insert_message
 from scf_worker.state.sql import Database, Row, Transaction
 
 Clock = Callable[[], float]
 WEBHOOK_TOPIC = "webhook-forward"
-
-
-@dataclass(frozen=True)
-class QueueMessage:
-    """A leased queue message; ``attempts`` counts deliveries including this one."""
-
-    id: int
-    topic: str
-    payload: dict[str, Any]
-    attempts: int
-    dedupe_key: str | None
 
 
 def _job_from_row(row: Row) -> Job:
@@ -44,7 +34,7 @@ def _job_from_row(row: Row) -> Job:
 
 
 class JobStore:
-    """Job rows, events and queue messages; every write can join a caller's transaction."""
+    """Job rows, events and outbox messages; every write can join a caller's transaction."""
 
     def __init__(self, db: Database, clock: Clock = time.time) -> None:
         self.db = db
@@ -102,73 +92,10 @@ class JobStore:
 
     def enqueue(self, tx: Transaction, topic: str, payload: dict[str, Any],
                 dedupe_key: str | None = None, delay_ms: int = 0, attempts_made: int = 0) -> bool:
-        """Queue a payload; ``attempts_made`` carries over attempts from an earlier delivery."""
-        now = self.clock()
-        inserted = tx.insert(
-            "INSERT OR IGNORE INTO queue (topic, payload, dedupe_key, status, attempts, due_at,"
-            " created_at) VALUES (?, ?, ?, 'ready', ?, ?, ?)",
-            (topic, json.dumps(payload, ensure_ascii=False), dedupe_key, attempts_made,
-             now + delay_ms / 1000, now),
-        )
-        return inserted is not None
+        """Write a message to the ``queue`` table inside ``tx`` (the outbox).
 
-    def lease(self, lease_seconds: float, topics: tuple[str, ...] | None = None) -> QueueMessage | None:
-        """Take the oldest due message, or one whose lease expired, and lease it."""
-        now = self.clock()
-        topic_filter = ""
-        params: list[Any] = [now, now]
-        if topics:
-            topic_filter = f" AND topic IN ({', '.join('?' for _ in topics)})"
-            params.extend(topics)
-        with self.db.transaction() as tx:
-            # topic_filter holds only placeholders; the topic names travel as parameters.
-            rows = tx.query(
-                "SELECT * FROM queue WHERE ((status = 'ready' AND due_at <= ?)"  # noqa: S608
-                " OR (status = 'leased' AND lease_until <= ?))" + topic_filter +
-                " ORDER BY due_at, id LIMIT 1" + self.db.lock_rows,
-                params,
-            )
-            if not rows:
-                return None
-            row = rows[0]
-            tx.execute(
-                "UPDATE queue SET status = 'leased', lease_until = ?, attempts = attempts + 1"
-                " WHERE id = ?",
-                (now + lease_seconds, row["id"]),
-            )
-        return QueueMessage(row["id"], row["topic"], json.loads(row["payload"]),
-                            row["attempts"] + 1, row["dedupe_key"])
-
-    def ack(self, tx: Transaction, message: QueueMessage) -> None:
-        tx.execute("UPDATE queue SET status = 'done', lease_until = NULL WHERE id = ?", (message.id,))
-
-    def reschedule(self, message: QueueMessage, delay_ms: int, error: str) -> None:
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE queue SET status = 'ready', lease_until = NULL, due_at = ?, last_error = ?"
-                " WHERE id = ?",
-                (self.clock() + delay_ms / 1000, error[:1000], message.id),
-            )
-
-    def next_due_at(self) -> float | None:
-        rows = self.db.query(
-            "SELECT MIN(CASE WHEN status = 'ready' THEN due_at ELSE lease_until END) AS due"
-            " FROM queue WHERE status IN ('ready', 'leased')"
-        )
-        return rows[0]["due"] if rows and rows[0]["due"] is not None else None
-
-    # Dead letters
-
-    def dead_letter(self, tx: Transaction, function: str, job_type: str, payload: dict[str, Any],
-                    attempts: int, error: str, idempotency_key: str | None = None) -> None:
-        now = self.clock()
-        tx.execute(
-            "INSERT INTO scf_dlq (function, job_type, idempotency_key, payload, attempts,"
-            " first_error, last_error, first_failed_at, last_failed_at, status)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-            (function, job_type, idempotency_key, json.dumps(payload, ensure_ascii=False), attempts,
-             error[:1000], error[:1000], now, now),
-        )
-
-    def list_dead_letters(self) -> list[Row]:
-        return self.db.query("SELECT * FROM scf_dlq ORDER BY id")
+        With the SQL transport workers lease it from there; with AMQP the worker
+        relays it to the broker first. ``attempts_made`` carries over attempts
+        from an earlier delivery.
+        """
+        return insert_message(tx, self.clock(), topic, payload, dedupe_key, delay_ms, attempts_made)

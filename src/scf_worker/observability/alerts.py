@@ -63,7 +63,12 @@ def parse_window(text: str) -> float:
 
 def evaluate(db: Any, window_seconds: float, timeouts_ms: Mapping[str, int],
              thresholds: Thresholds | None = None,
-             clock: Callable[[], float] = time.time) -> list[AlertResult]:
+             clock: Callable[[], float] = time.time,
+             dead_letter_backlog: int | None = None) -> list[AlertResult]:
+    """Check every rule; ``dead_letter_backlog`` defaults to the pending rows of ``scf_dlq``.
+
+    Pass the backlog from the dead-letter store when it is not the SQL table (AMQP).
+    """
     limits = thresholds or Thresholds.from_env()
     since = clock() - window_seconds
     by_function: dict[str, list[dict[str, Any]]] = {}
@@ -83,8 +88,15 @@ def evaluate(db: Any, window_seconds: float, timeouts_ms: Mapping[str, int],
             results.append(AlertResult("p95_near_timeout", function, summary.p95_ms, limit_ms,
                                        summary.p95_ms > limit_ms))
 
-    backlog = db.query("SELECT COUNT(*) AS n FROM scf_dlq WHERE status = 'pending'")[0]["n"]
+    backlog = dead_letter_backlog
+    if backlog is None:
+        backlog = int(db.query("SELECT COUNT(*) AS n FROM scf_dlq WHERE status = 'pending'")[0]["n"])
     results.append(AlertResult("dead_letter_backlog", "all", float(backlog),
                                float(limits.dead_letter_backlog),
                                backlog > limits.dead_letter_backlog))
     return results
+
+
+def pending_dead_letters(dead_letters: Any) -> int:
+    """Count pending entries in any dead-letter store (SQL table or AMQP queue)."""
+    return sum(count.count for count in dead_letters.counts() if count.status == "pending")

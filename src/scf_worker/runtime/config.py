@@ -15,12 +15,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from scf_worker.runtime.errors import ConfigError
 
 RESERVED_PREFIXES = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
 MAX_SIGN_EXPIRE_SECONDS = 600
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]*-(\d{5,})$")
+_QUEUE_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,12 @@ class Settings:
     log_debug_sample_rate: float = 0.0
     log_events: bool = False
     secrets: frozenset[str] = field(default_factory=frozenset, repr=False)
+    # Retries, queues and dead letters.
+    retry_jitter: bool = True
+    queue_url: str | None = field(default=None, repr=False)
+    queue_prefix: str = "scf-worker"
+    dlq_replay_budget: int = 100
+    dlq_replay_rate: float = 10.0
 
     @property
     def appid(self) -> str:
@@ -227,6 +235,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         *_url_passwords(state_url, env.get("IDEMPOTENCY_URL", ""), env.get("QUEUE_URL", "")),
     }
 
+    queue_url = env.get("QUEUE_URL") or None
+    if queue_url is not None:
+        queue_parts = urlparse(queue_url)
+        if queue_parts.scheme not in ("amqp", "amqps") or not queue_parts.hostname:
+            raise ConfigError("QUEUE_URL", "amqp://user:password@host:5672/vhost, or unset for the"
+                              " state store's queue table", queue_parts.scheme + "://…")
+        if queue_parts.password:
+            secret_values.add(unquote(queue_parts.password))
+    queue_prefix = env.get("QUEUE_PREFIX") or "scf-worker"
+    if not _QUEUE_PREFIX_RE.match(queue_prefix):
+        raise ConfigError("QUEUE_PREFIX", "letters, digits, '.', '_' or '-' (at most 100)", queue_prefix)
+
     prefix = env.get("COS_ALLOWED_PREFIX", "uploads/${userId}/")
     if "${userId}" not in prefix:
         raise ConfigError("COS_ALLOWED_PREFIX", "a prefix containing ${userId}", prefix)
@@ -265,4 +285,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_debug_sample_rate=_int(env, "LOG_DEBUG_SAMPLE_PERCENT", 0, 0, 100) / 100,
         log_events=_bool(env, "LOG_EVENTS", False),
         secrets=frozenset(s for s in secret_values if s),
+        retry_jitter=_bool(env, "RETRY_JITTER", True),
+        queue_url=queue_url,
+        queue_prefix=queue_prefix,
+        dlq_replay_budget=_int(env, "DLQ_REPLAY_BUDGET", 100, 1, 100_000),
+        dlq_replay_rate=_int(env, "DLQ_REPLAY_RATE", 10, 1, 10_000),
     )

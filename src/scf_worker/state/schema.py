@@ -51,7 +51,10 @@ CREATE TABLE IF NOT EXISTS queue (
     due_at REAL NOT NULL,
     lease_until REAL,
     last_error TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    lease_token TEXT,
+    first_failure TEXT,
+    last_failure TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_ready ON queue (status, due_at);
 
@@ -66,9 +69,35 @@ CREATE TABLE IF NOT EXISTS scf_dlq (
     last_error TEXT NOT NULL,
     first_failed_at REAL NOT NULL,
     last_failed_at REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending'
+    status TEXT NOT NULL DEFAULT 'pending',
+    first_error_class TEXT NOT NULL,
+    last_error_class TEXT NOT NULL,
+    failure_kind TEXT NOT NULL,
+    resolution TEXT,
+    updated_at REAL
 );
 CREATE INDEX IF NOT EXISTS scf_dlq_status ON scf_dlq (status, function);
+
+CREATE TABLE IF NOT EXISTS scf_work (
+    idem_key TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    runs INTEGER NOT NULL DEFAULT 1,
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS scf_job_stats (
+    minute INTEGER NOT NULL,
+    function TEXT NOT NULL,
+    job_type TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    dead_letters INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (minute, function, job_type)
+);
 
 CREATE TABLE IF NOT EXISTS idempotency (
     idem_key TEXT PRIMARY KEY,

@@ -96,8 +96,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        conn = self._connection()
         try:
+            conn = self._connection()
             cursor = self._begin(conn)
         except self._errors() as exc:
             self.close()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from scf_worker.retry.policy import PermanentError, TransientError, is_retryable_status
+from scf_worker.retry.policy import PermanentError, TransientError, is_retryable_status, parse_retry_after
 from scf_worker.runtime.config import WebhookEndpoint
 from scf_worker.webhooks.signing import decode_secret, signature_headers
 
@@ -96,6 +96,6 @@ def deliver(event: dict[str, Any], endpoint: WebhookEndpoint, allow_loopback: bo
     if 200 <= status < 300:
         return DeliveryResult(webhook_id, status, latency_ms, head)
     if is_retryable_status(status):
-        retry_after_ms = int(retry_after) * 1000 if retry_after and retry_after.isdigit() else None
+        retry_after_ms = parse_retry_after(retry_after, clock())
         raise TransientError(f"http_{status}", f"receiver answered {status}", retry_after_ms)
     raise PermanentError(f"http_{status}", f"receiver answered {status}")
