@@ -63,6 +63,14 @@ class Settings:
     retry_max_attempts: int
     log_level: str
     secrets: frozenset[str] = field(default_factory=frozenset, repr=False)
+    # Idempotency claims and the callback checks (cos-callback).
+    idempotency_url: str | None = None
+    idempotency_expiry_seconds: int = 7 * 24 * 3600
+    idempotency_lease_margin_seconds: int = 30
+    idempotency_wait_ms: int = 5000
+    state_auto_migrate: bool = True
+    callback_legacy_signature: bool = False
+    callback_quarantine_prefix: str = "quarantine/"
 
     @property
     def appid(self) -> str:
@@ -148,6 +156,29 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
     return tuple(endpoints)
 
 
+def _check_callback_secrets(secrets: tuple[str, ...]) -> None:
+    """Decode each callback secret now, so a malformed or short one fails at cold start."""
+    from scf_worker.webhooks.errors import InvalidSecret
+    from scf_worker.webhooks.signing import decode_secret
+
+    for index, secret in enumerate(secrets):
+        try:
+            decode_secret(secret)
+        except InvalidSecret as exc:
+            # The message names the problem, never the value.
+            raise ConfigError(f"CALLBACK_SHARED_SECRET[{index}]", str(exc)) from None
+
+
+def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.split("://", 1)[0] not in schemes:
+        # The value may carry a password, so only its scheme is shown.
+        raise ConfigError(name, f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return raw
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the configuration; raise ConfigError naming the bad variable."""
     env = os.environ if environ is None else environ
@@ -167,6 +198,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("AUTH_MODE", "jwt or gateway", auth_mode)
 
     callback_secrets = tuple(env.get("CALLBACK_SHARED_SECRET", "").split())
+    _check_callback_secrets(callback_secrets)
+    quarantine_prefix = env.get("CALLBACK_QUARANTINE_PREFIX", "quarantine/").strip("/") + "/"
+    if quarantine_prefix == "/" or ".." in quarantine_prefix.split("/"):
+        raise ConfigError("CALLBACK_QUARANTINE_PREFIX", "a key prefix such as quarantine/",
+                          quarantine_prefix)
     endpoints = _webhook_endpoints(env)
     secret_values = {
         *callback_secrets,
@@ -203,4 +239,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retry_max_attempts=_int(env, "RETRY_MAX_ATTEMPTS", 5, 1, 100),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         secrets=frozenset(s for s in secret_values if s),
+        idempotency_url=_url(env, "IDEMPOTENCY_URL", ("sqlite", "mysql", "mariadb", "redis", "rediss")),
+        idempotency_expiry_seconds=_int(env, "IDEMPOTENCY_EXPIRY_SEC", 7 * 24 * 3600, 60, 366 * 86_400),
+        idempotency_lease_margin_seconds=_int(env, "IDEMPOTENCY_LEASE_MARGIN_SEC", 30, 1, 3600),
+        idempotency_wait_ms=_int(env, "IDEMPOTENCY_WAIT_MS", 5000, 0, 60_000),
+        # SQLite is the embedded default and may create its tables; a shared server
+        # database is migrated by `scf-worker db migrate` and only checked at cold start.
+        state_auto_migrate=_bool(env, "STATE_AUTO_MIGRATE", state_url.startswith("sqlite:")),
+        callback_legacy_signature=_bool(env, "CALLBACK_LEGACY_SIGNATURE", False),
+        callback_quarantine_prefix=quarantine_prefix,
     )

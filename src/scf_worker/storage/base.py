@@ -32,6 +32,14 @@ class ObjectStore(Protocol):
 
     def delete(self, bucket: str, key: str) -> None: ...
 
+    def read_first_bytes(self, bucket: str, key: str, length: int) -> bytes | None:
+        """Return up to ``length`` bytes from the start of the object, or None when it is missing."""
+        ...
+
+    def copy(self, bucket: str, source_key: str, dest_key: str) -> ObjectInfo:
+        """Copy an object inside the bucket; raise ObjectNotFound when the source is missing."""
+        ...
+
 
 def check_key(key: str) -> str:
     """Return the key unchanged, or raise InvalidObjectKey when it is unsafe to use."""
