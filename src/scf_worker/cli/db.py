@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from scf_worker.state.sql import open_database
 
     lang = detect_lang(args.lang)
+    failures: tuple[type[BaseException], ...] = (StateError,)
     failed = False
     for url in _urls(args):
         target = _describe(url)
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 changes = database.migrate() if args.db_action == "migrate" else database.check_schema()
             finally:
                 database.close()
-        except (StateError, *redis_errors()) as exc:
+        except failures + redis_errors() as exc:
             print(text("db.failed", lang, target=target, error=exc), file=sys.stderr)
             failed = True
             continue

@@ -115,6 +115,10 @@ def mysql_schema() -> str:
     for column in ("id TEXT", "job_id TEXT", "type TEXT", "status TEXT", "topic TEXT", "name TEXT",
                    "function TEXT", "job_type TEXT", "parent_id TEXT", "idempotency_key TEXT"):
         ddl = ddl.replace(column, column.replace("TEXT", "VARCHAR(191)"))
+    # NOTE: MariaDB 10.11 compares a TEXT column wrongly inside ON DUPLICATE KEY UPDATE once an
+    # earlier assignment rewrote it, which broke the claim upsert; VARCHAR does not have that.
+    ddl = ddl.replace("fingerprint TEXT", "fingerprint VARCHAR(64)")
+    ddl = ddl.replace("token TEXT", "token VARCHAR(64)")
     # A COS key is at most 850 bytes; the index covers a 191-character prefix, well under
     # InnoDB's 3072-byte limit for utf8mb4.
     ddl = ddl.replace("object_key TEXT", "object_key VARCHAR(850)")
