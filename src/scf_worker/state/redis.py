@@ -58,6 +58,9 @@ def open_redis(url: str) -> RedisTarget:
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
-    import redis
-
+    """Return redis-py's base error, or nothing when redis-py is not installed."""
+    try:
+        import redis
+    except ImportError:
+        return ()
     return (redis.RedisError,)

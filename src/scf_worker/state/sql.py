@@ -154,8 +154,8 @@ class Database:
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Transaction]:
         """Run statements atomically; ``write=False`` lets SQLite readers run alongside a writer."""
-        conn = self._connection()
         try:
+            conn = self._connection()
             cursor = self._begin(conn, write)
         except self._errors() as exc:
             self.close()
