@@ -186,7 +186,7 @@ def bench_floor(state_url: str, requests: list[tuple[dict[str, str], bytes]],
 
 
 def bench_powertools(state_url: str, root: Path, secret: str, count: int) -> tuple[float, float]:
-    """The same verification and upload work, with Powertools' idempotency on the same Redis."""
+    """Measure the same verification and upload work with Powertools' idempotency on the same Redis."""
     import redis
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer

@@ -190,3 +190,18 @@ def test_store_down_raises_for_cos_retry(sqlite_harness: Harness, monkeypatch: p
     with pytest.raises(RecordsPending) as caught:
         sqlite_harness.cos(cos_record(KEY, etag, len(MP4)), cos_record("uploads/u1/b.mp4", None, 1))
     assert caught.value.pending == 2
+
+
+def test_invocation_end_carries_outcome(sqlite_harness: Harness, logs) -> None:  # type: ignore[no-untyped-def]
+    etag = put(sqlite_harness.root, KEY, MP4)
+    body = callback_body(KEY, etag, len(MP4))
+    headers = signature_headers(sqlite_harness.secret, body, msg_id="msg_logged")
+
+    sqlite_harness.http(http_event(body, headers))
+    sqlite_harness.http(http_event(body, headers))
+
+    ends = logs.events("invocation_end")
+    assert [(e["outcome"], e["replayed"]) for e in ends] == [("recorded", 0), ("recorded", 1)]
+    assert ends[0]["key"] == KEY
+    assert all(e["status"] == 200 for e in ends)
+    assert sqlite_harness.secret not in logs.text

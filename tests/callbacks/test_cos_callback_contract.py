@@ -1,4 +1,4 @@
-"""cos-callback end to end on every store: record once, duplicates answer 200, outbox complete."""
+"""cos-callback end to end on every store: record once, duplicates get 200, outbox complete."""
 
 from __future__ import annotations
 

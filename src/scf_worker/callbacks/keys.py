@@ -13,7 +13,7 @@ field was encoded:
   and let a HEAD pick the one that exists.
 
 Decoding is percent-decoding only, never form decoding, so a literal ``+``
-stays ``+``; and it happens at most once, so ``%25`` in a stored key survives.
+stays ``+``. It happens at most once, so ``%25`` in a stored key survives.
 """
 
 from __future__ import annotations

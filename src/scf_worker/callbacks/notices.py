@@ -2,8 +2,8 @@
 
 An HTTP callback carries ``{"objectKey", "etag", "bucket", "size", "mime"}``
 with the exact key. A COS trigger record carries the key with a
-``/<appid>/<bucket short name>/`` prefix and an encoding COS does not document;
-``callbacks.keys`` turns it into candidate keys that a HEAD resolves.
+``/<appid>/<bucket short name>/`` prefix and in an encoding COS does not
+document, so ``callbacks.keys`` turns it into candidate keys that a HEAD resolves.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ SOURCE_COS = "cos"
 class UploadNotice:
     """One uploaded object to record.
 
-    ``keys`` holds the keys the notice may name, most likely first (one for an
+    ``keys`` contains the keys the notice may name, most likely first (one for an
     HTTP callback). ``etag`` is None when the source did not send one; a HEAD
     fills it in. ``declared_size`` is the size the sender vouches for.
     """

@@ -61,7 +61,7 @@ class RecordOutcome:
 
 
 class UploadRecorder(Protocol):
-    """Where upload records live: the SQL state store or Redis."""
+    """The store of upload records: the SQL state store or Redis."""
 
     def find(self, bucket: str, key: str, etag: str) -> RecordOutcome | None:
         """Return the stored record as a ``duplicate`` outcome, or None."""

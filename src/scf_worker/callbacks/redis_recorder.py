@@ -4,7 +4,7 @@ Guarantee: one Lua script writes the record, the job documents, and the
 outbox entries (the ``SCF_JOB_*`` events for webhook-forward and the transcode
 message) only when the record does not exist yet. Redis runs a script without
 interleaving other clients and propagates its writes to the AOF and to
-replicas as one MULTI/EXEC block, so no reader or restart sees a record
+replicas as one MULTI/EXEC block. So no reader, and no restart, finds a record
 without its outbox entries or the reverse. The script checks key types before
 its first write, because Redis does not roll back a script that fails midway.
 

@@ -35,6 +35,7 @@ from scf_worker.callbacks.verification import SNIFF_BYTES, Violation, check_size
 from scf_worker.idempotency.base import IdempotencyStore, fingerprint
 from scf_worker.idempotency.errors import AlreadyInProgress, IdempotencyConflict
 from scf_worker.idempotency.runner import run_once
+from scf_worker.observability import logging as obs_logging
 from scf_worker.observability.logging import get_logger
 from scf_worker.runtime.config import Settings
 from scf_worker.runtime.errors import ApiError
@@ -123,8 +124,9 @@ class CallbackService:
             log.error("callback_store_failed", errorClass=type(exc).__name__, error=str(exc))
             raise ApiError("unavailable", "a store is unavailable; retry later") from None
         response: dict[str, Any] = result.response
-        log.info("callback_processed", outcome=response.get("status"), replayed=result.replayed,
-                 key=response.get("key"), jobId=response.get("jobId"))
+        # Bound, not logged: the invocation_end line carries these, one line per request.
+        obs_logging.bind(outcome=response.get("status"), replayed=result.replayed,
+                         key=response.get("key"), jobId=response.get("jobId"))
         return response
 
     # COS trigger events

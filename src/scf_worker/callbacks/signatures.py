@@ -1,4 +1,4 @@
-"""Which callback signatures are accepted: Standard Webhooks, and optionally the legacy header.
+"""Callback signature checks: Standard Webhooks, and optionally the legacy header.
 
 Standard Webhooks: ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``
 (space-separated ``v1,<base64>`` entries) over ``id.timestamp.body``, where the

@@ -2,8 +2,8 @@
 
 A claim is one upsert: it inserts a new key, or takes over a row whose lease
 ran out or whose record expired, and in both cases writes the caller's random
-token. Reading the row back in the same transaction tells the caller whether
-its token won. The upsert takes the row's write lock first, so concurrent
+token. Reading the row back in the same transaction shows whether the
+caller's token won. The upsert takes the row's write lock first, so concurrent
 claimers queue on that lock instead of deadlocking, and a read followed by a
 write never decides ownership. A plain read before the upsert only shortcuts
 the terminal COMPLETED state.

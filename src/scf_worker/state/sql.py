@@ -6,8 +6,8 @@ is one atomic unit: the outbox (upload record, events and scheduled jobs) is
 written inside a single one.
 
 ``migrate()`` creates missing tables, columns and indexes from the DDL in
-``state.schema``; ``check_schema()`` lists what is missing without changing
-anything, which is what a function does at cold start when it may not run DDL.
+``state.schema``. ``check_schema()`` lists what is missing without changing
+anything, which is all a function may do at cold start on a shared database.
 
 URLs: ``sqlite:///absolute/path.db`` and ``mysql://user:password@host:port/db``.
 """
