@@ -115,14 +115,15 @@ def test_same_webhook_id_other_body_is_409(sqlite_harness: Harness) -> None:
 
 
 def test_held_claim_is_409_in_progress(sqlite_harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
     from scf_worker.app import get_services
-    from scf_worker.idempotency.base import fingerprint
 
     monkeypatch.setenv("IDEMPOTENCY_WAIT_MS", "0")
     reset_services()
     etag = put(sqlite_harness.root, KEY, MP4)
     body = callback_body(KEY, etag, len(MP4))
-    get_services().idempotency.claim("cos-callback:webhook:msg_held", fingerprint(json.loads(body)), 60)
+    get_services().idempotency.claim("cos-callback:webhook:msg_held", hashlib.sha256(body).hexdigest(), 60)
 
     status, payload = _send(sqlite_harness, body, msg_id="msg_held")
 

@@ -102,3 +102,38 @@ def test_head_404_is_object_gone(harness: Harness) -> None:
 
     assert result["results"][0]["status"] == "object_gone"
     assert harness.records() == []
+
+
+def test_claims_in_redis_records_in_sql(sqlite_harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from backends import redis_prefix
+    from scf_worker.app import get_services, reset_services
+
+    with redis_prefix() as redis_url:
+        monkeypatch.setenv("IDEMPOTENCY_URL", redis_url)
+        reset_services()
+        etag = put(sqlite_harness.root, KEY, MP4)
+        body = callback_body(KEY, etag, len(MP4))
+        headers = signature_headers(sqlite_harness.secret, body, msg_id="msg_split")
+
+        first = sqlite_harness.http(http_event(body, headers))
+        again = sqlite_harness.http(http_event(body, headers))
+
+        assert type(get_services().idempotency).__name__ == "RedisIdempotencyStore"
+        assert first[1]["data"]["status"] == "recorded"
+        assert again[1]["data"] == first[1]["data"]
+        assert len(sqlite_harness.records()) == 1
+        assert get_services().db.query("SELECT COUNT(*) AS n FROM idempotency")[0]["n"] == 0
+        reset_services()
+
+
+def test_multipart_etag_suffix_kept(harness: Harness) -> None:
+    from scf_worker.storage.base import normalize_etag
+
+    assert normalize_etag('W/"0f1e2d3c4b5a69788796a5b4c3d2e1f0-3"') == "0f1e2d3c4b5a69788796a5b4c3d2e1f0-3"
+    etag = put(harness.root, KEY, MP4)
+
+    result = harness.cos(cos_record(KEY, f'"{etag}-3"', len(MP4)))
+
+    # The stored object's ETag has no -3 suffix, so the event names another version.
+    assert result["results"][0]["status"] == "superseded"
+    assert result["results"][0]["etag"] == f"{etag}-3"

@@ -112,7 +112,10 @@ class CallbackService:
         claim_key = (f"cos-callback:webhook:{webhook_id}" if webhook_id is not None
                      else f"cos-callback:body:{hashlib.sha256(request.body).hexdigest()}")
         try:
-            result = run_once(self.idempotency, claim_key, fingerprint(body), budget.lease_seconds,
+            # The fingerprint is of the signed bytes: a sender retries a message id with the
+            # same bytes, and any other body under that id is a conflict.
+            body_fingerprint = hashlib.sha256(request.body).hexdigest()
+            result = run_once(self.idempotency, claim_key, body_fingerprint, budget.lease_seconds,
                               lambda: self._process(notice, request.request_id), budget.wait_seconds,
                               self.sleep)
         except IdempotencyConflict:

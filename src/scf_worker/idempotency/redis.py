@@ -80,6 +80,7 @@ class RedisIdempotencyStore:
         self._claim_script = client.register_script(_CLAIM)
         self._complete_script = client.register_script(_COMPLETE)
         self._release_script = client.register_script(_RELEASE)
+        self._set_get = True
 
     def __repr__(self) -> str:
         return f"RedisIdempotencyStore({self.target!r})"
@@ -98,15 +99,47 @@ class RedisIdempotencyStore:
         redis_key = self._key(key)
         ttl = self._px(max(self.expiry_seconds, lease_seconds))
         try:
-            if self.target.client.set(redis_key, record, nx=True, px=ttl):
+            current = self._set_new(redis_key, record, ttl)
+            if current is None:
                 return token
-            current = self._claim_script(keys=[redis_key], args=[repr(now), record, ttl])
+            existing = json.loads(current)
+            if self._takeable(existing, now):
+                current = self._claim_script(keys=[redis_key], args=[repr(now), record, ttl])
+                if current is None:
+                    return token
+                existing = json.loads(current)
         except redis_errors() as exc:
             raise StateError(f"redis claim failed: {type(exc).__name__}") from exc
-        if current is None:
-            return token
-        self._raise_for(key, json.loads(current), payload_fingerprint)
+        self._raise_for(key, existing, payload_fingerprint)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _set_new(self, redis_key: str, record: str, ttl: int) -> Any:
+        """SET NX PX; return None when it took the key, else the current record.
+
+        SET NX GET (Redis 7.0+) returns the current record in the same round trip, so
+        a duplicate of a completed request costs one command. Older servers reject
+        NX with GET, and then a separate GET follows a failed SET NX.
+        """
+        import redis
+
+        client = self.target.client
+        if self._set_get:
+            try:
+                return client.set(redis_key, record, nx=True, px=ttl, get=True)
+            except redis.ResponseError:
+                self._set_get = False
+        if client.set(redis_key, record, nx=True, px=ttl):
+            return None
+        current = client.get(redis_key)
+        # The key expired between the two commands: the claim script takes it.
+        return current if current is not None else json.dumps({"s": "", "e": 0, "l": 0})
+
+    @staticmethod
+    def _takeable(record: dict[str, Any], now: float) -> bool:
+        """Return whether the record expired or its holder's lease ran out (the script re-checks)."""
+        expired = float(record["e"]) <= now
+        lease_over = record["s"] == STATUS_IN_PROGRESS and float(record["l"]) <= now
+        return expired or lease_over
 
     @staticmethod
     def _raise_for(key: str, record: dict[str, Any], payload_fingerprint: str) -> None:

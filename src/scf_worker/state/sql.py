@@ -77,6 +77,9 @@ class Database:
     def _begin(self, conn: Any, write: bool) -> Any:
         raise NotImplementedError
 
+    def _commit(self, conn: Any, write: bool) -> None:
+        conn.commit()
+
     def _errors(self) -> tuple[type[BaseException], ...]:
         raise NotImplementedError
 
@@ -153,7 +156,11 @@ class Database:
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Transaction]:
-        """Run statements atomically; ``write=False`` lets SQLite readers run alongside a writer."""
+        """Run statements atomically.
+
+        ``write=False`` is for reads that need no snapshot across statements: each
+        statement then runs on its own, which saves the BEGIN and COMMIT round trips.
+        """
         try:
             conn = self._connection()
             cursor = self._begin(conn, write)
@@ -169,7 +176,7 @@ class Database:
             self._rollback(conn)
             raise
         try:
-            conn.commit()
+            self._commit(conn, write)
         except self._errors() as exc:
             self.close()
             raise StateError(f"{self.dialect} commit failed: {exc}") from exc
@@ -216,10 +223,15 @@ class SqliteDatabase(Database):
 
     def _begin(self, conn: sqlite3.Connection, write: bool) -> sqlite3.Cursor:
         # BEGIN IMMEDIATE takes the write lock up front, so two claimers never both read "free".
-        # Readers use a deferred BEGIN: in WAL mode they run alongside the writer.
+        # Reads run in autocommit mode: in WAL mode they run alongside the writer.
         cursor = conn.cursor()
-        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if write:
+            cursor.execute("BEGIN IMMEDIATE")
         return cursor
+
+    def _commit(self, conn: sqlite3.Connection, write: bool) -> None:
+        if write:
+            conn.commit()
 
     def _ddl(self) -> str:
         return SQLITE_SCHEMA
@@ -273,17 +285,23 @@ class MysqlDatabase(Database):
 
         return pymysql.connect(host=self.host, port=self.port, user=self.user,
                                password=self._password, database=self.database,
-                               charset="utf8mb4", autocommit=False, connect_timeout=5,
+                               charset="utf8mb4", autocommit=True, connect_timeout=5,
                                read_timeout=60, write_timeout=60)
 
     def _begin(self, conn: Any, write: bool) -> Any:
-        # With autocommit off the server opens the transaction at the first statement,
-        # so no BEGIN round trip is needed.
+        # The connection is in autocommit mode, so a read is one round trip and only
+        # a write transaction pays for BEGIN and COMMIT.
         now = time.monotonic()
         if now - getattr(self._local, "used_at", now) > self.idle_ping_seconds:
             conn.ping(reconnect=True)
         self._local.used_at = now
+        if write:
+            conn.begin()
         return conn.cursor()
+
+    def _commit(self, conn: Any, write: bool) -> None:
+        if write:
+            conn.commit()
 
     def _ddl(self) -> str:
         return mysql_schema()
