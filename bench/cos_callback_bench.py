@@ -18,7 +18,11 @@ For each store it measures, in one process and one run:
 Each is measured twice: first deliveries (new uploads) and redeliveries of the
 same requests (duplicates). Usage:
 
-    python bench/cos_callback_bench.py --count 2000 --stores sqlite,mariadb,redis
+    python bench/cos_callback_bench.py --count 500 --rounds 5 --stores sqlite,mariadb,redis
+
+Each round runs every variant once in a shuffled order, on fresh uploads, and
+the table shows the median over rounds, so load that drifts during the run
+affects all variants alike.
 
 Needs MariaDB on 127.0.0.1:3306 (root, no password) and Redis on 127.0.0.1:6379;
 it creates a database ``scf_bench_<random>`` and Redis keys under a random
@@ -31,7 +35,9 @@ import argparse
 import json
 import os
 import platform
+import random
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -224,19 +230,41 @@ def bench_powertools(state_url: str, root: Path, secret: str, count: int) -> tup
     return first, again
 
 
+def _variants(store: str, url: str, root: Path, secret: str,
+              count: int) -> dict[str, Callable[[], tuple[float, float]]]:
+    """Return each variant to measure on this store as a call giving (first, duplicate) rates."""
+    from scf_worker.webhooks.signing import decode_secret
+
+    def floor() -> tuple[float, float]:
+        workload = Workload(root, count, secret, "floor-" + secrets.token_hex(3))
+        return bench_floor(url, workload.requests, decode_secret(secret))
+
+    variants: dict[str, Callable[[], tuple[float, float]]] = {
+        "ours": lambda: bench_ours(url, root, secret, count, end_to_end=False),
+        "end_to_end": lambda: bench_ours(url, root, secret, count, end_to_end=True),
+        "floor": floor,
+    }
+    if store == "redis":
+        variants["powertools"] = lambda: bench_powertools(url, root, secret, count)
+    return variants
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=2000, help="callbacks per measurement")
+    parser.add_argument("--count", type=int, default=500, help="callbacks per measurement")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds per store; each round runs every variant once, in a shuffled order")
     parser.add_argument("--stores", default="sqlite,mariadb,redis", help="comma-separated stores")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
     from scf_worker.observability import logging as obs_logging
-    from scf_worker.webhooks.signing import decode_secret, generate_secret
+    from scf_worker.webhooks.signing import generate_secret
 
     obs_logging.configure("INFO", stream=open(os.devnull, "w"))
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "scf-bench-pt-" + secrets.token_hex(4)
     secret = generate_secret()
+    shuffle = random.Random(7).shuffle
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="scf-bench-") as work:
         for store in args.stores.split(","):
@@ -244,20 +272,21 @@ def main(argv: list[str] | None = None) -> int:
             opened = {"sqlite": _sqlite, "mariadb": lambda _: mariadb_url(),
                       "redis": lambda _: redis_url()}[store](Path(work) / store)
             with opened as url:
-                ours = bench_ours(url, root, secret, args.count, end_to_end=False)
-                handler = bench_ours(url, root, secret, args.count, end_to_end=True)
-                floor_workload = Workload(root, args.count, secret, "floor")
-                floor = bench_floor(url, floor_workload.requests, decode_secret(secret))
-                row = {"ours_first": ours[0], "ours_duplicate": ours[1],
-                       "end_to_end_first": handler[0], "end_to_end_duplicate": handler[1],
-                       "floor_first": floor[0], "floor_duplicate": floor[1]}
-                if store == "redis":
-                    powertools = bench_powertools(url, root, secret, args.count)
-                    row.update(powertools_first=powertools[0], powertools_duplicate=powertools[1])
+                variants = _variants(store, url, root, secret, args.count)
+                samples: dict[str, list[float]] = {}
+                for _ in range(args.rounds):
+                    names = list(variants)
+                    shuffle(names)
+                    for name in names:
+                        first, duplicate = variants[name]()
+                        samples.setdefault(f"{name}_first", []).append(first)
+                        samples.setdefault(f"{name}_duplicate", []).append(duplicate)
+                row = {name: statistics.median(values) for name, values in samples.items()}
                 results[store] = row
-            print(f"{store}: " + ", ".join(f"{k}={v:.0f}/s" for k, v in row.items()), flush=True)
+            print(f"{store}: " + ", ".join(f"{k}={v:.0f}/s" for k, v in sorted(row.items())), flush=True)
 
-    print(f"\nPython {platform.python_version()}, {os.cpu_count()} cores, {args.count} callbacks each")
+    print(f"\nPython {platform.python_version()}, {os.cpu_count()} cores, median of {args.rounds} rounds"
+          f" of {args.count} callbacks")
     print("| store | delivery | ours (/s) | end to end (/s) | floor (/s) | ours / floor"
           " | Powertools (/s) | ours / Powertools |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
