@@ -15,7 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from scf_worker.idempotency.sql import SqlIdempotencyStore
+from scf_worker.idempotency.base import IdempotencyStore
+from scf_worker.idempotency.factory import open_idempotency_store
 from scf_worker.jobs.ledger import WorkLedger
 from scf_worker.jobs.store import JobStore
 from scf_worker.observability import logging as obs_logging
@@ -39,15 +40,21 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return open_database(self.settings.state_url)
+        return open_state_database(self.settings.state_url, self.settings.state_auto_migrate)
 
     @cached_property
     def jobs(self) -> JobStore:
         return JobStore(self.db, self.clock)
 
     @cached_property
-    def idempotency(self) -> SqlIdempotencyStore:
-        return SqlIdempotencyStore(self.db, self.clock)
+    def idempotency(self) -> IdempotencyStore:
+        """Claims in ``IDEMPOTENCY_URL`` when set (e.g. Redis), else in the state store."""
+        s = self.settings
+        url = s.idempotency_url or s.state_url
+        if url == s.state_url:
+            return open_idempotency_store(url, lambda: self.db, self.clock, s.idempotency_expiry_seconds)
+        return open_idempotency_store(url, lambda: open_state_database(url, s.state_auto_migrate),
+                                      self.clock, s.idempotency_expiry_seconds)
 
     @cached_property
     def store(self) -> ObjectStore:
@@ -100,6 +107,14 @@ class Services:
         path = self.settings.work_dir / "scratch"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def open_state_database(url: str, auto_migrate: bool) -> Database:
+    """Open a SQL state store; create missing tables or, without auto-migrate, check for them."""
+    database = open_database(url, migrate=auto_migrate)
+    if not auto_migrate:
+        database.require_schema()
+    return database
 
 
 _services: Services | None = None

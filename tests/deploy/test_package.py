@@ -6,6 +6,7 @@ offline wheelhouse of the wheels installed here, so no test reaches an index.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -121,8 +122,14 @@ def test_media_sign_zip_serves_4xx_and_2xx(built: dict[str, Path], clean_python:
 def test_cos_callback_zip_serves_4xx_and_2xx(built: dict[str, Path], clean_python: Path,
                                              tmp_path: Path) -> None:
     secret = generate_secret()
-    payload = json.dumps({"objectKey": "uploads/u1/a.mp4", "etag": "0" * 32, "bucket": "media-1250000000",
-                          "size": 10, "mime": "video/mp4"}).encode()
+    # cos-callback checks the object itself (HEAD and magic bytes), so the upload must exist.
+    content = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+    stored = tmp_path / "cos" / "media-1250000000" / "uploads" / "u1" / "a.mp4"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(content)
+    payload = json.dumps({"objectKey": "uploads/u1/a.mp4", "bucket": "media-1250000000",
+                          "etag": hashlib.md5(content, usedforsecurity=False).hexdigest(),
+                          "size": len(content), "mime": "video/mp4"}).encode()
     headers = signature_headers([decode_secret(secret)], "msg_1", int(time.time()), payload)
     calls = [
         (samples.apigw_event("POST", "/cos/callback", payload), samples.context("cos-callback")),

@@ -12,10 +12,13 @@ from scf_worker.runtime.errors import CATALOG
 from .helpers import bearer, callback_event, response_body, sign_event
 
 UPLOAD = {"filename": "clip.mp4", "mime": "video/mp4", "size": 1024}
+# Enough of an MP4 header for the after-upload magic-byte check.
+MP4_BYTES = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+MP4_ETAG = hashlib.md5(MP4_BYTES, usedforsecurity=False).hexdigest()
 
 
-def _callback_body(key="uploads/u1/a.mp4", etag="d41d8cd98f00b204e9800998ecf8427e"):
-    return {"objectKey": key, "etag": etag, "bucket": "media-1250000000", "size": 10,
+def _callback_body(key="uploads/u1/a.mp4", etag=MP4_ETAG):
+    return {"objectKey": key, "etag": etag, "bucket": "media-1250000000", "size": len(MP4_BYTES),
             "mime": "video/mp4"}
 
 
@@ -95,6 +98,7 @@ def test_http_function_rejects_other_event_shapes(local_env, handler, event):
 
 
 def test_cos_callback_http_records_once(local_env, services):
+    services.store.put_bytes("media-1250000000", "uploads/u1/a.mp4", MP4_BYTES)
     first = cos_callback.main_handler(callback_event(local_env, _callback_body()), samples.context("c"))
     second = cos_callback.main_handler(callback_event(local_env, _callback_body()), samples.context("c"))
     assert first["statusCode"] == 200
@@ -143,7 +147,7 @@ def test_cos_callback_body_over_cap_is_413(local_env, monkeypatch):
 
 def test_cos_trigger_records_every_record_with_its_own_outcome(local_env, services):
     store = services.store
-    store.put_bytes("media-1250000000", "uploads/u1/a.mp4", b"first")
+    store.put_bytes("media-1250000000", "uploads/u1/a.mp4", MP4_BYTES)
     good = samples.cos_record("media-1250000000", "uploads/u1/a.mp4", 5, None)
     foreign = samples.cos_record("other-1250000001", "uploads/u1/b.mp4", 5, "e")
     gone = samples.cos_record("media-1250000000", "uploads/u1/missing.mp4", 5, None)
@@ -154,12 +158,12 @@ def test_cos_trigger_records_every_record_with_its_own_outcome(local_env, servic
     assert statuses == ["recorded", "wrong_bucket", "object_gone", "invalid_key"]
     assert result["results"][0]["key"] == "uploads/u1/a.mp4"
     row = services.db.query("SELECT etag FROM media_jobs")[0]
-    assert row["etag"] == hashlib.md5(b"first", usedforsecurity=False).hexdigest()
+    assert row["etag"] == MP4_ETAG
 
 
 def test_cos_trigger_keeps_plus_and_percent_in_keys(local_env, services):
     key = "uploads/u1/a+b %41 中文:1.mp4"
-    services.store.put_bytes("media-1250000000", key, b"x")
+    services.store.put_bytes("media-1250000000", key, MP4_BYTES)
     result = cos_callback.main_handler(
         samples.cos_event(samples.cos_record("media-1250000000", key, 1, None)), samples.context("c"))
     assert result["results"][0]["status"] == "recorded"

@@ -103,9 +103,12 @@ def test_secrets_never_reach_logs(local_env, monkeypatch, logs, services):
         sign = media_sign.main_handler(sign_event(local_env, {"filename": "a.mp4", "mime": "video/mp4",
                                                               "size": 10}), samples.context("s"))
         credentials = response_body(sign)["data"]["credentials"]
-        services.store.put_bytes("media-1250000000", "uploads/u1/a.mp4", b"data")
+        from .test_handlers import MP4_BYTES, MP4_ETAG
+
+        services.store.put_bytes("media-1250000000", "uploads/u1/a.mp4", MP4_BYTES)
         cos_callback.main_handler(callback_event(local_env, {
-            "objectKey": "uploads/u1/a.mp4", "etag": "abc", "bucket": "media-1250000000", "size": 4,
+            "objectKey": "uploads/u1/a.mp4", "etag": MP4_ETAG, "bucket": "media-1250000000",
+            "size": len(MP4_BYTES),
             "mime": "video/mp4"}), samples.context("c"))
         cos_callback.main_handler(callback_event(local_env, {"objectKey": "x"}, tamper=True),
                                   samples.context("c"))
@@ -156,6 +159,6 @@ def test_demo_with_non_media_file_exits_non_zero(tmp_path):
     )
     assert completed.returncode == 1
     report = json.loads(completed.stdout)
-    transcode = next(job for job in report["jobs"] if job["type"] == "media.transcode")
-    assert transcode["status"] == "failed"
-    assert "invalid_media" in transcode["error"] or "InvalidMedia" in transcode["error"]
+    # The after-upload check sees no video magic bytes: the upload is rejected, nothing runs.
+    assert report["callbacks"][0] == "rejected"
+    assert not any(job["type"] == "media.transcode" for job in report["jobs"])

@@ -258,6 +258,8 @@ def build_stack(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         "RETRY_MAX_ATTEMPTS": "5",
         "RETRY_JITTER": "false",
         "LOG_LEVEL": "DEBUG",
+        # Each test gets a fresh database, so the functions may create their tables.
+        "STATE_AUTO_MIGRATE": "true",
     }
     if kind == "mariadb":
         env["STATE_URL"] = request.getfixturevalue("mariadb_url")

@@ -1,112 +1,270 @@
-"""cos-callback: verify, normalise, HEAD when needed, and record each upload once."""
+"""cos-callback: verify, normalise, check the object, and record each upload once.
+
+Two layers keep it exactly-once:
+
+1. An idempotency claim per delivery: the ``webhook-id`` of an HTTP callback,
+   or the identity of a COS record. A duplicate delivery gets the stored
+   response; one that arrives while the first is still running waits for it.
+2. The unique job key on the upload record (bucket, object key and ETag), so
+   an HTTP callback and a COS event for the same upload, or two deliveries
+   with different ids, still record it once.
+
+Each COS record has its own outcome. Records that could not finish (a live
+claim elsewhere, a store error) make the invocation raise after every record
+was tried, so SCF retries the event and the finished records replay.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from scf_worker.callbacks.errors import RecordRejected
+from scf_worker.callbacks.errors import RecordRejected, RecordsPending
 from scf_worker.callbacks.notices import UploadNotice, notice_from_callback, notice_from_record
-from scf_worker.callbacks.recorder import record_upload
-from scf_worker.jobs.store import JobStore
+from scf_worker.callbacks.recorder import (
+    RECORD_REJECTED,
+    RecordOutcome,
+    UploadRecorder,
+    VerifiedUpload,
+)
+from scf_worker.callbacks.signatures import CallbackVerifier
+from scf_worker.callbacks.verification import SNIFF_BYTES, Violation, check_size, check_type
+from scf_worker.idempotency.base import IdempotencyStore, fingerprint
+from scf_worker.idempotency.errors import AlreadyInProgress, IdempotencyConflict
+from scf_worker.idempotency.runner import run_once
+from scf_worker.observability import logging as obs_logging
 from scf_worker.observability.logging import get_logger
 from scf_worker.runtime.config import Settings
 from scf_worker.runtime.errors import ApiError
 from scf_worker.runtime.events import HttpRequest, parse_cos_record
-from scf_worker.storage.base import ObjectStore
+from scf_worker.runtime.invocation import Invocation
+from scf_worker.state.errors import StateError
+from scf_worker.storage.base import ObjectInfo, ObjectStore
+from scf_worker.storage.errors import ObjectNotFound, StorageError
 from scf_worker.uploads.audit import load_upload_limits, upload_violation
-from scf_worker.webhooks.errors import VerificationError
-from scf_worker.webhooks.signing import decode_secret, verify
 
 log = get_logger(__name__)
+# Kept back from the invocation's time limit when waiting for another holder's claim.
+WAIT_MARGIN_SECONDS = 1.0
+SignedSizeLookup = Callable[[str, str], "int | None"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a claim is leased for, and how long to wait for someone else's."""
+
+    lease_seconds: float
+    wait_seconds: float
+
+
+class _ObjectGone(Exception):
+    """The object disappeared between the HEAD and the read of its first bytes."""
+
+
+def _no_signed_size(bucket: str, key: str) -> int | None:
+    return None
 
 
 class CallbackService:
-    """Turn HTTP callbacks and COS records into recorded uploads."""
+    """Turn HTTP callbacks and COS records into recorded (or rejected) uploads."""
 
-    def __init__(self, settings: Settings, jobs: JobStore, store: ObjectStore,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, recorder: UploadRecorder, store: ObjectStore,
+                 idempotency: IdempotencyStore, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep,
+                 signed_size: SignedSizeLookup = _no_signed_size) -> None:
         self.settings = settings
-        self.jobs = jobs
+        self.recorder = recorder
         self.store = store
+        self.idempotency = idempotency
         self.clock = clock
-        # Decoded at construction (cold start): a malformed or short secret fails here.
-        self.keys = [decode_secret(secret) for secret in settings.callback_secrets]
-        self.legacy_enabled = os.environ.get("CALLBACK_LEGACY_SIGNATURE", "").lower() == "true"
+        self.sleep = sleep
+        # NOTE: media-sign does not record its grants where this function can read them
+        # yet, so the default lookup returns None and the limit falls back to the
+        # declared size, then MAX_UPLOAD_BYTES.
+        self.signed_size = signed_size
         self.upload_limits = load_upload_limits(settings)
+        self.verifier = CallbackVerifier(settings.callback_secrets, settings.callback_tolerance_seconds,
+                                         settings.callback_legacy_signature, clock)
 
-    def handle_http(self, request: HttpRequest) -> dict[str, Any]:
+    def budget(self, invocation: Invocation) -> Budget:
+        """Lease for the function's time limit plus a margin; wait at most IDEMPOTENCY_WAIT_MS."""
+        settings = self.settings
+        lease = invocation.time_limit_ms / 1000 + settings.idempotency_lease_margin_seconds
+        remaining = invocation.remaining_ms() / 1000 - WAIT_MARGIN_SECONDS
+        return Budget(lease, max(0.0, min(settings.idempotency_wait_ms / 1000, remaining)))
+
+    # HTTP callbacks
+
+    def handle_http(self, request: HttpRequest, budget: Budget) -> dict[str, Any]:
         if request.method != "POST":
             raise ApiError("method_not_allowed", "use POST")
-        if len(request.body) > self.settings.callback_max_body_bytes:
-            raise ApiError("payload_too_large",
-                           f"body is over {self.settings.callback_max_body_bytes} bytes")
-        self.verify_signature(request.headers, request.body)
-        notice = notice_from_callback(request.json())
+        cap = self.settings.callback_max_body_bytes
+        if len(request.body) > cap:
+            raise ApiError("payload_too_large", f"body is over {cap} bytes")
+        webhook_id = self.verifier.verify(request.headers, request.body)
+
+        body = request.json()
+        notice = notice_from_callback(body)
         if notice.bucket != self.settings.cos_bucket:
-            raise ApiError("invalid_params", "bucket is not the configured COS_BUCKET")
-        outcome = record_upload(self.jobs, notice, request.request_id)
-        log.info("upload_recorded", outcome=outcome.status, jobId=outcome.job_id, key=notice.key)
-        return {"status": outcome.status, "jobId": outcome.job_id,
-                "transcodeJobId": outcome.transcode_job_id}
+            raise ApiError("invalid_params", f"bucket {notice.bucket!r} is not the configured bucket")
 
-    def verify_signature(self, headers: Mapping[str, str], body: bytes) -> None:
-        if "webhook-signature" not in headers and self.legacy_enabled and "x-cos-signature" in headers:
-            self._verify_legacy(headers["x-cos-signature"], body)
-            return
+        claim_key = (f"cos-callback:webhook:{webhook_id}" if webhook_id is not None
+                     else f"cos-callback:body:{hashlib.sha256(request.body).hexdigest()}")
         try:
-            verify(headers, body, self.keys, self.settings.callback_tolerance_seconds, self.clock())
-        except VerificationError as exc:
-            log.warning("signature_rejected", reason=str(exc))
-            raise ApiError("invalid_signature") from None
+            # The fingerprint is of the signed bytes: a sender retries a message id with the
+            # same bytes, and any other body under that id is a conflict.
+            body_fingerprint = hashlib.sha256(request.body).hexdigest()
+            result = run_once(self.idempotency, claim_key, body_fingerprint, budget.lease_seconds,
+                              lambda: self._process(notice, request.request_id), budget.wait_seconds,
+                              self.sleep)
+        except IdempotencyConflict:
+            raise ApiError("idempotency_conflict",
+                           "this webhook-id was first used with a different body") from None
+        except AlreadyInProgress:
+            raise ApiError("in_progress", "the same callback is still being processed; retry later") from None
+        except (StateError, StorageError) as exc:
+            log.error("callback_store_failed", errorClass=type(exc).__name__, error=str(exc))
+            raise ApiError("unavailable", "a store is unavailable; retry later") from None
+        response: dict[str, Any] = result.response
+        # Bound, not logged: the invocation_end line carries these, one line per request.
+        obs_logging.bind(outcome=response.get("status"), replayed=result.replayed,
+                         key=response.get("key"), jobId=response.get("jobId"))
+        return response
 
-    def _verify_legacy(self, signature: str, body: bytes) -> None:
-        for secret in self.settings.callback_secrets:
-            expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            if hmac.compare_digest(expected, signature.strip().lower()):
-                return
-        log.warning("signature_rejected", reason="legacy x-cos-signature did not match")
-        raise ApiError("invalid_signature")
+    # COS trigger events
 
-    def handle_cos_event(self, event: Mapping[str, Any], request_id: str | None) -> list[dict[str, Any]]:
-        """Process every record; each gets its own outcome so one bad record drops nothing."""
-        outcomes = []
-        for index, raw in enumerate(event.get("Records") or []):
-            outcomes.append(self._handle_record(index, raw, request_id))
+    def handle_cos_event(self, event: Mapping[str, Any], budget: Budget,
+                         request_id: str | None) -> list[dict[str, Any]]:
+        """Process every record; raise RecordsPending when some must be retried."""
+        records = event.get("Records") or []
+        outcomes = [self._handle_record(index, raw, budget, request_id)
+                    for index, raw in enumerate(records)]
+        pending = sum(1 for o in outcomes if o["status"] in ("in_progress", "error"))
+        if pending:
+            raise RecordsPending(pending, len(outcomes))
         return outcomes
 
-    def _handle_record(self, index: int, raw: Any, request_id: str | None) -> dict[str, Any]:
+    def _handle_record(self, index: int, raw: Any, budget: Budget,
+                       request_id: str | None) -> dict[str, Any]:
         settings = self.settings
         try:
-            record = parse_cos_record(raw)
-            notice = notice_from_record(record, settings.cos_bucket, settings.appid,
+            if not isinstance(raw, Mapping):
+                raise ValueError("record is not an object")
+            notice = notice_from_record(parse_cos_record(raw), settings.cos_bucket, settings.appid,
                                         settings.bucket_short_name)
+            if notice.key.startswith(settings.callback_quarantine_prefix):
+                raise RecordRejected("ignored_quarantine", "the key is under the quarantine prefix")
         except (ValueError, RecordRejected) as exc:
-            rejection = exc.outcome if isinstance(exc, RecordRejected) else "invalid_record"
-            log.warning("record_rejected", index=index, outcome=rejection, reason=str(exc))
-            return {"index": index, "status": rejection}
+            status = exc.outcome if isinstance(exc, RecordRejected) else "invalid_record"
+            log.warning("record_rejected", index=index, outcome=status, reason=str(exc))
+            return {"index": index, "status": status}
 
-        if notice.etag is None:
-            info = self.store.head(notice.bucket, notice.key)
-            if info is None:
-                log.warning("object_gone", index=index, key=notice.key)
-                return {"index": index, "status": "object_gone", "key": notice.key}
-            notice = UploadNotice(notice.bucket, notice.key, info.etag, info.size,
-                                  notice.mime or info.content_type)
+        identity = [notice.bucket, list(notice.keys), notice.etag or "", notice.version_id]
+        claim_key = "cos-callback:record:" + fingerprint(identity)
+        try:
+            result = run_once(self.idempotency, claim_key, fingerprint(identity), budget.lease_seconds,
+                              lambda: self._process(notice, request_id), budget.wait_seconds, self.sleep)
+        except AlreadyInProgress:
+            log.warning("record_in_progress", index=index, key=notice.key)
+            return {"index": index, "status": "in_progress", "key": notice.key}
+        except (StateError, StorageError) as exc:
+            log.error("record_store_failed", index=index, key=notice.key,
+                      errorClass=type(exc).__name__, error=str(exc))
+            return {"index": index, "status": "error", "key": notice.key, "code": type(exc).__name__}
+        outcome = {"index": index, **result.response, "replayed": result.replayed}
+        if result.replayed:
+            # A redelivery is a duplicate whatever the first delivery's outcome was.
+            outcome["firstStatus"], outcome["status"] = outcome["status"], "duplicate"
+        log.info("record_processed", index=index, outcome=outcome["status"], replayed=result.replayed,
+                 key=outcome.get("key"), jobId=outcome.get("jobId"))
+        return outcome
 
-        violation = upload_violation(self.upload_limits, notice.key, notice.size, notice.mime)
+    # One upload, from either source
+
+    def _process(self, notice: UploadNotice, request_id: str | None) -> dict[str, Any]:
+        exact = len(notice.keys) == 1 and notice.etag is not None
+        if exact and notice.etag is not None:
+            existing = self.recorder.find(notice.bucket, notice.key, notice.etag)
+            if existing is not None:
+                return self._duplicate(existing)
+
+        resolved = self._resolve(notice)
+        if resolved is None:
+            log.warning("object_gone", key=notice.key)
+            return {"status": "object_gone", "key": notice.key}
+        key, info = resolved
+        if notice.etag is not None and notice.etag != info.etag:
+            log.info("object_superseded", key=key, etag=notice.etag, currentEtag=info.etag)
+            return {"status": "superseded", "key": key, "etag": notice.etag, "currentEtag": info.etag}
+        if not exact:
+            existing = self.recorder.find(notice.bucket, key, info.etag)
+            if existing is not None:
+                return self._duplicate(existing)
+
+        upload = VerifiedUpload(notice.bucket, key, info.etag, info.size, notice.mime or info.content_type)
+        try:
+            violation = self._verify(upload, notice.declared_size)
+        except _ObjectGone:
+            log.warning("object_gone", key=key)
+            return {"status": "object_gone", "key": key}
+        if violation is None:
+            outcome = self.recorder.record(upload, request_id)
+        else:
+            log.warning("upload_rejected", key=key, reason=violation.reason, detail=violation.detail)
+            outcome = self.recorder.reject(upload, violation.reason, request_id)
+        if outcome.stored == RECORD_REJECTED:
+            self._quarantine(upload.bucket, upload.key)
+        return self._describe(outcome)
+
+    def _resolve(self, notice: UploadNotice) -> tuple[str, ObjectInfo] | None:
+        """HEAD each candidate key in order; the first that exists is the stored key."""
+        for key in notice.keys:
+            info = self.store.head(notice.bucket, key)
+            if info is not None:
+                if key != notice.keys[0]:
+                    log.info("key_resolved_by_head", key=key, deliveredKey=notice.keys[0])
+                return key, info
+        return None
+
+    def _verify(self, upload: VerifiedUpload, declared_size: int | None) -> Violation | None:
+        limits = (self.signed_size(upload.bucket, upload.key), declared_size,
+                  self.settings.max_upload_bytes)
+        violation = check_size(upload.size, min(limit for limit in limits if limit is not None))
         if violation is not None:
-            # STS cannot cap a multipart upload's size; an object that breaks the rules is removed.
-            self.store.delete(notice.bucket, notice.key)
-            log.warning("upload_rejected", index=index, key=notice.key, reason=violation)
-            return {"index": index, "status": "upload_rejected", "key": notice.key}
+            return violation
+        first_bytes = self.store.read_first_bytes(upload.bucket, upload.key, SNIFF_BYTES)
+        if first_bytes is None:
+            raise _ObjectGone(upload.key)
+        violation = check_type(upload.mime, first_bytes)
+        if violation is not None:
+            return violation
+        # The rules media-sign issues credentials under: extension allow-list, matching
+        # Content-Type and the per-MIME size cap, which a multipart upload can exceed.
+        rule = upload_violation(self.upload_limits, upload.key, upload.size, upload.mime)
+        return Violation("upload_rules", rule) if rule is not None else None
 
-        outcome = record_upload(self.jobs, notice, request_id)
-        log.info("upload_recorded", index=index, outcome=outcome.status, jobId=outcome.job_id,
-                 key=notice.key)
-        return {"index": index, "status": outcome.status, "key": notice.key,
-                "jobId": outcome.job_id, "transcodeJobId": outcome.transcode_job_id}
+    def _quarantine(self, bucket: str, key: str) -> None:
+        """Move a rejected object under the quarantine prefix; a repeat is harmless."""
+        destination = self.settings.callback_quarantine_prefix + key
+        try:
+            self.store.copy(bucket, key, destination)
+        except ObjectNotFound:
+            return
+        self.store.delete(bucket, key)
+        log.warning("upload_quarantined", key=key, quarantineKey=destination)
+
+    def _duplicate(self, existing: RecordOutcome) -> dict[str, Any]:
+        if existing.stored == RECORD_REJECTED:
+            self._quarantine(self.settings.cos_bucket, existing.key)
+        return self._describe(existing)
+
+    @staticmethod
+    def _describe(outcome: RecordOutcome) -> dict[str, Any]:
+        described: dict[str, Any] = {"status": outcome.status, "key": outcome.key, "etag": outcome.etag,
+                                     "jobId": outcome.job_id, "transcodeJobId": outcome.transcode_job_id}
+        if outcome.reason:
+            described["reason"] = outcome.reason
+        return described

@@ -37,6 +37,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "demo.workdir_failed": {"zh": "无法使用工作目录 {path}:{error}",
                             "en": "cannot use work directory {path}: {error}"},
+    "db.current": {"zh": "{target}:表结构已是最新", "en": "{target}: schema is current"},
+    "db.created": {"zh": "{target}:{what}", "en": "{target}: {what}"},
+    "db.missing": {"zh": "{target}:{what}", "en": "{target}: {what}"},
+    "db.run_migrate": {"zh": "请运行 scf-worker db migrate", "en": "run scf-worker db migrate"},
+    "db.redis": {"zh": "{target}:Redis 无需建表,连接正常",
+                 "en": "{target}: Redis needs no tables; reachable"},
+    "db.failed": {"zh": "{target}:失败:{error}", "en": "{target}: failed: {error}"},
     "worker.summary": {"zh": "处理 {processed} 条消息:完成 {done},重试 {retried},死信 {dead}",
                        "en": "Processed {processed} messages: {done} done, {retried} retried,"
                              " {dead} dead-lettered"},

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from scf_worker.app import Services, get_services
+from scf_worker.callbacks.recorder import SqlUploadRecorder, UploadRecorder
 from scf_worker.callbacks.service import CallbackService
 from scf_worker.observability import logging as obs_logging
 from scf_worker.observability import metrics
@@ -14,25 +15,38 @@ from scf_worker.runtime.invocation import (
     Invocation,
     bind_invocation,
     http_function,
+    metrics_database,
     start_invocation,
     unsupported,
 )
+from scf_worker.state.redis import is_redis_url, open_redis
 
 log = obs_logging.get_logger(__name__)
 FUNCTION_NAME = "cos-callback"
 
 
-def _service(services: Services) -> CallbackService:
+def _recorder(services: Services) -> UploadRecorder:
+    if is_redis_url(services.settings.state_url):
+        from scf_worker.callbacks.redis_recorder import RedisUploadRecorder
+
+        return RedisUploadRecorder(open_redis(services.settings.state_url), services.clock)
+    return SqlUploadRecorder(services.jobs)
+
+
+def callback_service(services: Services) -> CallbackService:
+    """Return the instance's CallbackService, built on first use."""
     service: CallbackService | None = services.extensions.get("callback")
     if service is None:
-        service = CallbackService(services.settings, services.jobs, services.store, services.clock)
+        service = CallbackService(services.settings, _recorder(services), services.store,
+                                  services.idempotency, services.clock)
         services.extensions["callback"] = service
     return service
 
 
 def _http(services: Services, request: HttpRequest, invocation: Invocation) -> Any:
     services.settings.require("CALLBACK_SHARED_SECRET")
-    return _service(services).handle_http(request)
+    service = callback_service(services)
+    return service.handle_http(request, service.budget(invocation))
 
 
 _http_handler = http_function(FUNCTION_NAME, "POST /cos/callback", _http)
@@ -51,8 +65,10 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     try:
         services = get_services()
-        # A storage or state failure raises, so SCF retries the event; recording is idempotent.
-        results = _service(services).handle_cos_event(event, invocation.request_id)
+        service = callback_service(services)
+        # A record that cannot finish now raises, so SCF retries the event; finished
+        # records replay their stored outcome on the retry.
+        results = service.handle_cos_event(event, service.budget(invocation), invocation.request_id)
         return {"code": 0, "message": "ok", "requestId": invocation.request_id, "results": results}
     except Exception as exc:
         code = type(exc).__name__
@@ -68,7 +84,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
             code=code, duration_ms=duration_ms, cold_start=invocation.cold_start,
             duplicates=sum(r["status"] == "duplicate" for r in results),
             request_id=invocation.request_id, object_key=keys[0] if len(keys) == 1 else "",
-        ), db=services.db if services is not None else None)
+        ), db=metrics_database(services))
 
 
 __all__ = ["main_handler", "unsupported"]

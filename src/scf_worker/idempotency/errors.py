@@ -12,6 +12,10 @@ class IdempotencyError(Exception):
 class AlreadyInProgress(IdempotencyError):
     """Another holder owns a live claim on this key; retry after its lease."""
 
+    def __init__(self, message: str, lease_until: float | None = None) -> None:
+        self.lease_until = lease_until
+        super().__init__(message)
+
 
 class IdempotencyConflict(IdempotencyError):
     """The key was first used with a different payload fingerprint."""

@@ -9,6 +9,7 @@ credentials are masked, so a careless call site still cannot leak one.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sys
@@ -100,6 +101,7 @@ def redact_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_sensitive(name: str) -> bool:
     lowered = name.lower()
     return any(part in lowered for part in _SENSITIVE_PARTS)

@@ -138,8 +138,7 @@ class _FlakyStore:
 
 def simulate_transcode(env: dict[str, str], requests: int, faults: FaultSpec, rng: random.Random,
                        workdir: Path) -> dict[str, int]:
-    from scf_worker.callbacks.notices import UploadNotice
-    from scf_worker.callbacks.recorder import record_upload
+    from scf_worker.callbacks.recorder import SqlUploadRecorder, VerifiedUpload
     from scf_worker.demo.media import make_clip
     from scf_worker.jobs.worker import run_until_idle
 
@@ -155,8 +154,9 @@ def simulate_transcode(env: dict[str, str], requests: int, faults: FaultSpec, rn
                                      "video/mp4")
         if fault == "transient":
             flaky.add(key)
-        record_upload(services.jobs, UploadNotice(env["COS_BUCKET"], key, info.etag, info.size,
-                                                  "video/mp4"), f"sim-{index}")
+        recorder = SqlUploadRecorder(services.jobs)
+        recorder.record(VerifiedUpload(env["COS_BUCKET"], key, info.etag, info.size, "video/mp4"),
+                        f"sim-{index}")
     services.__dict__["store"] = _FlakyStore(services.store, flaky)
     stats = run_until_idle(services, max_wait_seconds=120)
     return {"processed": stats.processed, "retried": stats.retried, "dead": stats.dead}

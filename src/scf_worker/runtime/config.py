@@ -74,6 +74,14 @@ class Settings:
     queue_prefix: str = "scf-worker"
     dlq_replay_budget: int = 100
     dlq_replay_rate: float = 10.0
+    # Idempotency claims and the callback checks (cos-callback).
+    idempotency_url: str | None = None
+    idempotency_expiry_seconds: int = 7 * 24 * 3600
+    idempotency_lease_margin_seconds: int = 30
+    idempotency_wait_ms: int = 5000
+    state_auto_migrate: bool = True
+    callback_legacy_signature: bool = False
+    callback_quarantine_prefix: str = "quarantine/"
 
     @property
     def appid(self) -> str:
@@ -197,13 +205,37 @@ def _check_whsec(variable: str, value: str) -> None:
 
 
 def _check_state_url(url: str) -> str:
-    expected = "sqlite:///relative.db, sqlite:////absolute/path.db or mysql://user:password@host:3306/db"
+    expected = ("sqlite:///relative.db, sqlite:////absolute/path.db, mysql://user:password@host:3306/db"
+                " or redis://host:6379/0")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme not in ("sqlite", "mysql", "mariadb"):
+    if scheme not in ("sqlite", "mysql", "mariadb", "redis", "rediss"):
         raise ConfigError("STATE_URL", expected, url.split("@")[-1])
     if scheme == "sqlite" and (not url.startswith("sqlite:///") or len(url) <= len("sqlite:///")):
         raise ConfigError("STATE_URL", expected, url)
     return url
+
+
+def _check_callback_secrets(secrets: tuple[str, ...]) -> None:
+    """Decode each callback secret now, so a malformed or short one fails at cold start."""
+    from scf_worker.webhooks.errors import InvalidSecret
+    from scf_worker.webhooks.signing import decode_secret
+
+    for index, secret in enumerate(secrets):
+        try:
+            decode_secret(secret)
+        except InvalidSecret as exc:
+            # The message names the problem, never the value.
+            raise ConfigError(f"CALLBACK_SHARED_SECRET[{index}]", str(exc)) from None
+
+
+def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.split("://", 1)[0] not in schemes:
+        # The value may carry a password, so only its scheme is shown.
+        raise ConfigError(name, f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return raw
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -225,8 +257,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("AUTH_MODE", "jwt or gateway", auth_mode)
 
     callback_secrets = tuple(env.get("CALLBACK_SHARED_SECRET", "").split())
-    for secret in callback_secrets:
-        _check_whsec("CALLBACK_SHARED_SECRET", secret)
+    _check_callback_secrets(callback_secrets)
+    quarantine_prefix = env.get("CALLBACK_QUARANTINE_PREFIX", "quarantine/").strip("/") + "/"
+    if quarantine_prefix == "/" or ".." in quarantine_prefix.split("/"):
+        raise ConfigError("CALLBACK_QUARANTINE_PREFIX", "a key prefix such as quarantine/",
+                          quarantine_prefix)
     endpoints = _webhook_endpoints(env)
     secret_values = {
         *callback_secrets,
@@ -290,4 +325,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         queue_prefix=queue_prefix,
         dlq_replay_budget=_int(env, "DLQ_REPLAY_BUDGET", 100, 1, 100_000),
         dlq_replay_rate=_int(env, "DLQ_REPLAY_RATE", 10, 1, 10_000),
+        idempotency_url=_url(env, "IDEMPOTENCY_URL", ("sqlite", "mysql", "mariadb", "redis", "rediss")),
+        idempotency_expiry_seconds=_int(env, "IDEMPOTENCY_EXPIRY_SEC", 7 * 24 * 3600, 60, 366 * 86_400),
+        idempotency_lease_margin_seconds=_int(env, "IDEMPOTENCY_LEASE_MARGIN_SEC", 30, 1, 3600),
+        idempotency_wait_ms=_int(env, "IDEMPOTENCY_WAIT_MS", 5000, 0, 60_000),
+        # SQLite is the embedded default and may create its tables; a shared server
+        # database is migrated by `scf-worker db migrate` and only checked at cold start.
+        state_auto_migrate=_bool(env, "STATE_AUTO_MIGRATE", state_url.startswith("sqlite:")),
+        callback_legacy_signature=_bool(env, "CALLBACK_LEGACY_SIGNATURE", False),
+        callback_quarantine_prefix=quarantine_prefix,
     )

@@ -60,6 +60,7 @@ class CosRecord:
     version_id: str
     event_time: str | int | None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    url: str | None = None
 
     @property
     def is_object_created(self) -> bool:
@@ -162,6 +163,10 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def parse_cos_record(record: Mapping[str, Any]) -> CosRecord:
     """Read one COS record; raise ValueError naming the missing field."""
     cos = record.get("cos")
@@ -171,6 +176,8 @@ def parse_cos_record(record: Mapping[str, Any]) -> CosRecord:
     obj = cos.get("cosObject") or {}
     meta = obj.get("meta") or {}
     event = record.get("event") or {}
+    if not all(isinstance(part, Mapping) for part in (bucket, obj, meta, event)):
+        raise ValueError("cos.cosBucket, cos.cosObject, its meta and event must be objects")
     key = obj.get("key")
     if not isinstance(key, str) or not key:
         raise ValueError("cos.cosObject.key is missing")
@@ -181,11 +188,12 @@ def parse_cos_record(record: Mapping[str, Any]) -> CosRecord:
         region=str(bucket.get("cosRegion") or bucket.get("region") or ""),
         raw_key=key,
         size=_int_or_none(obj.get("size")),
-        etag=meta.get("ETag") or meta.get("etag") or None,
-        content_type=meta.get("Content-Type") or None,
+        etag=_str_or_none(meta.get("ETag") or meta.get("etag")),
+        content_type=_str_or_none(meta.get("Content-Type")),
         version_id=str(obj.get("vid") or ""),
         event_time=event.get("eventTime"),
         meta=meta,
+        url=obj.get("url") if isinstance(obj.get("url"), str) else None,
     )
 
 

@@ -81,7 +81,7 @@ def bind_invocation(function_name: str, route: str, invocation: Invocation, even
         log.info("event_received", **obs_logging.event_summary(event))
 
 
-def _database(services: Services | None) -> Any:
+def metrics_database(services: Services | None) -> Any:
     """Return the state database for metrics, or None when it cannot be opened."""
     if services is None:
         return None
@@ -123,7 +123,7 @@ def http_function(
                 code=key, duration_ms=duration_ms, cold_start=invocation.cold_start,
                 request_id=json.loads(response["body"]).get("requestId") or "",
             )
-            metrics.emit(record, dict(notes), _database(services))
+            metrics.emit(record, dict(notes), metrics_database(services))
         return response
 
     def _serve(event: Any, invocation: Invocation) -> tuple[dict[str, Any], Services | None]:

@@ -7,6 +7,7 @@ every dialect; the job and event contracts render them as ISO-8601 UTC.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS media_jobs (
@@ -103,6 +104,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     idem_key TEXT PRIMARY KEY,
     status TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
+    token TEXT,
     response TEXT,
     lease_until REAL NOT NULL,
     expires_at REAL NOT NULL,
@@ -164,11 +166,89 @@ def mysql_schema() -> str:
                    "code TEXT", "status TEXT", "topic TEXT", "name TEXT",
                    "function TEXT", "job_type TEXT", "parent_id TEXT", "idempotency_key TEXT"):
         ddl = ddl.replace(column, column.replace("TEXT", "VARCHAR(191)"))
-    # 760 utf8mb4 characters keep the index under InnoDB's 3072-byte limit.
-    ddl = ddl.replace("object_key TEXT", "object_key VARCHAR(760)")
+    # NOTE: MariaDB 10.11 compares a TEXT column wrongly inside ON DUPLICATE KEY UPDATE once an
+    # earlier assignment rewrote it, which broke the claim upsert; VARCHAR does not have that.
+    ddl = ddl.replace("fingerprint TEXT", "fingerprint VARCHAR(64)")
+    ddl = ddl.replace("token TEXT", "token VARCHAR(64)")
+    # A COS key is at most 850 bytes; the index covers a 191-character prefix, well under
+    # InnoDB's 3072-byte limit for utf8mb4.
+    ddl = ddl.replace("object_key TEXT", "object_key VARCHAR(850)")
+    ddl = ddl.replace("ON media_jobs (object_key)", "ON media_jobs (object_key(191))")
     ddl = ddl.replace("REAL", "DOUBLE")
     ddl = ddl.replace("params TEXT NOT NULL DEFAULT '{}'", "params TEXT NOT NULL")
     for column in ("payload TEXT", "result TEXT", "response TEXT", "policy TEXT"):
         ddl = ddl.replace(column, column.replace("TEXT", "MEDIUMTEXT"))
     ddl = ddl.replace("\n);\n", "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;\n")
     return ddl
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One CREATE TABLE statement with its columns as (name, definition) pairs."""
+
+    name: str
+    statement: str
+    columns: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One CREATE INDEX statement; ``columns`` is the text inside its parentheses."""
+
+    name: str
+    table: str
+    columns: str
+    unique: bool
+
+
+_CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) \((.*)\)([^)]*)$", re.S)
+_CREATE_INDEX = re.compile(r"^CREATE (UNIQUE )?INDEX IF NOT EXISTS (\w+) ON (\w+) \((.*)\)$", re.S)
+_CONSTRAINT_WORDS = ("UNIQUE", "PRIMARY", "CONSTRAINT", "INDEX", "KEY", "FOREIGN", "CHECK")
+
+
+def _split_top_level(body: str) -> list[str]:
+    """Split a column list on commas that are not inside parentheses or quotes."""
+    items: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
+    for char in body:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current).strip())
+    return [item for item in items if item]
+
+
+def statements(ddl: str) -> list[str]:
+    return [s.strip() for s in ddl.split(";") if s.strip()]
+
+
+def parse_ddl(ddl: str) -> tuple[list[TableSpec], list[IndexSpec]]:
+    """Read the tables, columns and indexes a DDL script creates."""
+    tables, indexes = [], []
+    for statement in statements(ddl):
+        table_match = _CREATE_TABLE.match(statement)
+        if table_match:
+            columns = []
+            for item in _split_top_level(table_match.group(2)):
+                first = item.split(None, 1)[0]
+                if first.upper() in _CONSTRAINT_WORDS:
+                    continue
+                columns.append((first, item[len(first):].strip()))
+            tables.append(TableSpec(table_match.group(1), statement, tuple(columns)))
+            continue
+        index_match = _CREATE_INDEX.match(statement)
+        if index_match:
+            indexes.append(IndexSpec(index_match.group(2), index_match.group(3), index_match.group(4),
+                                     bool(index_match.group(1))))
+            continue
+        raise ValueError(f"schema statement is neither CREATE TABLE nor CREATE INDEX: {statement[:60]}")
+    return tables, indexes

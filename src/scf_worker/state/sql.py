@@ -5,6 +5,10 @@ Statements are written once, for SQLite: ``?`` placeholders and
 is one atomic unit: the outbox (upload record, events and scheduled jobs) is
 written inside a single one.
 
+``migrate()`` creates missing tables, columns and indexes from the DDL in
+``state.schema``. ``check_schema()`` lists what is missing without changing
+anything, which is all a function may do at cold start on a shared database.
+
 URLs: ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` and
 ``mysql://user:password@host:port/db``.
 """
@@ -14,14 +18,15 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from scf_worker.state.errors import StateError, UnsupportedStateUrl
-from scf_worker.state.schema import SQLITE_SCHEMA, mysql_schema
+from scf_worker.state.errors import SchemaMismatch, StateError, UnsupportedStateUrl
+from scf_worker.state.schema import SQLITE_SCHEMA, IndexSpec, TableSpec, mysql_schema, parse_ddl
 
 Row = dict[str, Any]
 
@@ -67,13 +72,26 @@ class Database:
     def _connect(self) -> Any:
         raise NotImplementedError
 
-    def _schema_statements(self) -> list[str]:
+    def _ddl(self) -> str:
         raise NotImplementedError
 
-    def _begin(self, conn: Any) -> Any:
+    def _begin(self, conn: Any, write: bool) -> Any:
         raise NotImplementedError
+
+    def _commit(self, conn: Any, write: bool) -> None:
+        conn.commit()
 
     def _errors(self) -> tuple[type[BaseException], ...]:
+        raise NotImplementedError
+
+    def _existing_columns(self, tx: Transaction) -> dict[str, set[str]]:
+        """Return every existing table with its column names."""
+        raise NotImplementedError
+
+    def _existing_indexes(self, tx: Transaction) -> set[str]:
+        raise NotImplementedError
+
+    def _create_index(self, index: IndexSpec) -> str:
         raise NotImplementedError
 
     def _connection(self) -> Any:
@@ -85,20 +103,71 @@ class Database:
                 raise StateError(f"could not connect to the {self.dialect} state store: {exc}") from exc
         return conn
 
-    def migrate(self) -> None:
-        """Create any missing table; safe to run at every cold start."""
+    def _schema_statements(self) -> list[str]:
+        tables, indexes = parse_ddl(self._ddl())
+        return [t.statement for t in tables] + [self._create_index(i) for i in indexes]
+
+    def _missing(self, tx: Transaction) -> tuple[list[TableSpec], list[tuple[str, str, str]],
+                                                 list[IndexSpec]]:
+        """Compare the live schema with the DDL: missing tables, (table, column, definition), indexes."""
+        tables, indexes = parse_ddl(self._ddl())
+        existing = self._existing_columns(tx)
+        missing_tables = [t for t in tables if t.name not in existing]
+        missing_columns = [(t.name, column, definition)
+                           for t in tables if t.name in existing
+                           for column, definition in t.columns if column not in existing[t.name]]
+        existing_indexes = self._existing_indexes(tx)
+        missing_indexes = [i for i in indexes if i.name not in existing_indexes]
+        return missing_tables, missing_columns, missing_indexes
+
+    def check_schema(self) -> list[str]:
+        """List what ``migrate()`` would create; an empty list means the schema is current."""
+        with self.transaction(write=False) as tx:
+            tables, columns, indexes = self._missing(tx)
+        return ([f"table {t.name} is missing" for t in tables]
+                + [f"column {table}.{column} is missing" for table, column, _ in columns]
+                + [f"index {i.name} on {i.table} is missing" for i in indexes])
+
+    def require_schema(self) -> None:
+        """Raise SchemaMismatch naming what is missing; run at cold start."""
+        problems = self.check_schema()
+        if problems:
+            raise SchemaMismatch(self.dialect, problems)
+
+    def migrate(self) -> list[str]:
+        """Create missing tables, columns and indexes; return what was created.
+
+        Safe to run at every cold start and from several processes at once.
+        NOTE: only additive changes are automatic. A new NOT NULL column needs a
+        DEFAULT in the DDL, or ALTER TABLE fails on a table that has rows.
+        """
         if self._migrated:
-            return
+            return []
         with self.transaction() as tx:
-            for statement in self._schema_statements():
-                tx.execute(statement)
+            tables, columns, indexes = self._missing(tx)
+            done = []
+            for table in tables:
+                tx.execute(table.statement)
+                done.append(f"created table {table.name}")
+            for table_name, column, definition in columns:
+                tx.execute(f"ALTER TABLE {table_name} ADD COLUMN {column} {definition}")
+                done.append(f"added column {table_name}.{column}")
+            for index in indexes:
+                tx.execute(self._create_index(index))
+                done.append(f"created index {index.name}")
         self._migrated = True
+        return done
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, write: bool = True) -> Iterator[Transaction]:
+        """Run statements atomically.
+
+        ``write=False`` is for reads that need no snapshot across statements: each
+        statement then runs on its own, which saves the BEGIN and COMMIT round trips.
+        """
         try:
             conn = self._connection()
-            cursor = self._begin(conn)
+            cursor = self._begin(conn, write)
         except self._errors() as exc:
             self.close()
             raise StateError(f"could not begin a {self.dialect} transaction: {exc}") from exc
@@ -111,7 +180,7 @@ class Database:
             self._rollback(conn)
             raise
         try:
-            conn.commit()
+            self._commit(conn, write)
         except self._errors() as exc:
             self.close()
             raise StateError(f"{self.dialect} commit failed: {exc}") from exc
@@ -123,7 +192,7 @@ class Database:
             self.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             return tx.query(sql, params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -156,20 +225,42 @@ class SqliteDatabase(Database):
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
-    def _begin(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+    def _begin(self, conn: sqlite3.Connection, write: bool) -> sqlite3.Cursor:
         # BEGIN IMMEDIATE takes the write lock up front, so two claimers never both read "free".
+        # Reads run in autocommit mode: in WAL mode they run alongside the writer.
         cursor = conn.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        if write:
+            cursor.execute("BEGIN IMMEDIATE")
         return cursor
 
-    def _schema_statements(self) -> list[str]:
-        return [s.strip() for s in SQLITE_SCHEMA.split(";") if s.strip()]
+    def _commit(self, conn: sqlite3.Connection, write: bool) -> None:
+        if write:
+            conn.commit()
+
+    def _ddl(self) -> str:
+        return SQLITE_SCHEMA
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
 
+    def _existing_columns(self, tx: Transaction) -> dict[str, set[str]]:
+        names = [r["name"] for r in tx.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        # Table names come from sqlite_master, not from input; PRAGMA takes no parameters.
+        return {name: {c["name"] for c in tx.query(f"PRAGMA table_info({name})")} for name in names}
+
+    def _existing_indexes(self, tx: Transaction) -> set[str]:
+        return {r["name"] for r in tx.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+    def _create_index(self, index: IndexSpec) -> str:
+        unique = "UNIQUE " if index.unique else ""
+        return f"CREATE {unique}INDEX IF NOT EXISTS {index.name} ON {index.table} ({index.columns})"
+
 
 _PLACEHOLDER = re.compile(r"\?")
+
+
+# MySQL errors that mean another process created the same table, column or index first.
+_ALREADY_EXISTS = {1050, 1060, 1061}
 
 
 class MysqlDatabase(Database):
@@ -177,6 +268,9 @@ class MysqlDatabase(Database):
 
     dialect = "mysql"
     lock_rows = " FOR UPDATE SKIP LOCKED"
+    # A connection idle for longer than this is pinged (and reopened) before use, because
+    # the server drops idle ones after wait_timeout and SCF freezes instances between calls.
+    idle_ping_seconds = 30.0
 
     def __init__(self, host: str, port: int, user: str, password: str, database: str) -> None:
         super().__init__()
@@ -195,41 +289,80 @@ class MysqlDatabase(Database):
 
         return pymysql.connect(host=self.host, port=self.port, user=self.user,
                                password=self._password, database=self.database,
-                               charset="utf8mb4", autocommit=False, connect_timeout=5,
+                               charset="utf8mb4", autocommit=True, connect_timeout=5,
                                read_timeout=60, write_timeout=60)
 
-    def _begin(self, conn: Any) -> Any:
-        conn.ping(reconnect=True)
-        conn.begin()
+    def _begin(self, conn: Any, write: bool) -> Any:
+        # The connection is in autocommit mode, so a read is one round trip and only
+        # a write transaction pays for BEGIN and COMMIT.
+        now = time.monotonic()
+        if now - getattr(self._local, "used_at", now) > self.idle_ping_seconds:
+            conn.ping(reconnect=True)
+        self._local.used_at = now
+        if write:
+            conn.begin()
         return conn.cursor()
 
-    def _schema_statements(self) -> list[str]:
-        return [s.strip() for s in mysql_schema().split(";") if s.strip()]
+    def _commit(self, conn: Any, write: bool) -> None:
+        if write:
+            conn.commit()
+
+    def _ddl(self) -> str:
+        return mysql_schema()
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         import pymysql
 
         return (pymysql.err.Error,)
 
-    def migrate(self) -> None:
-        # DDL commits implicitly in MySQL, so run it outside a transaction block.
+    def _existing_columns(self, tx: Transaction) -> dict[str, set[str]]:
+        rows = tx.query("SELECT table_name AS t, column_name AS c FROM information_schema.columns"
+                        " WHERE table_schema = DATABASE()")
+        tables: dict[str, set[str]] = {}
+        for row in rows:
+            tables.setdefault(row["t"], set()).add(row["c"])
+        return tables
+
+    def _existing_indexes(self, tx: Transaction) -> set[str]:
+        rows = tx.query("SELECT DISTINCT index_name AS i FROM information_schema.statistics"
+                        " WHERE table_schema = DATABASE()")
+        return {row["i"] for row in rows}
+
+    def _create_index(self, index: IndexSpec) -> str:
+        # MySQL 8 has no CREATE INDEX IF NOT EXISTS; _missing() decides whether to run it.
+        unique = "UNIQUE " if index.unique else ""
+        return f"CREATE {unique}INDEX {index.name} ON {index.table} ({index.columns})"
+
+    def migrate(self) -> list[str]:
+        # DDL commits implicitly in MySQL, so each statement runs on its own, and one
+        # that another process ran first is skipped.
         if self._migrated:
-            return
+            return []
+        with self.transaction(write=False) as tx:
+            tables, columns, indexes = self._missing(tx)
+        statements = ([(t.statement, f"created table {t.name}") for t in tables]
+                      + [(f"ALTER TABLE {table} ADD COLUMN {column} {definition}",
+                          f"added column {table}.{column}") for table, column, definition in columns]
+                      + [(self._create_index(i), f"created index {i.name}") for i in indexes])
+        done = []
         conn = self._connection()
-        try:
-            conn.ping(reconnect=True)
-            with conn.cursor() as cursor:
-                for statement in self._schema_statements():
+        for statement, description in statements:
+            try:
+                with conn.cursor() as cursor:
                     cursor.execute(statement)
-            conn.commit()
-        except self._errors() as exc:
-            self.close()
-            raise StateError(f"mysql migration failed: {exc}") from exc
+                conn.commit()
+            except self._errors() as exc:
+                if exc.args and exc.args[0] in _ALREADY_EXISTS:
+                    continue
+                self.close()
+                raise StateError(f"mysql migration failed at '{description}': {exc}") from exc
+            done.append(description)
         self._migrated = True
+        return done
 
 
 def open_database(url: str, migrate: bool = True) -> Database:
-    """Open the database a ``STATE_URL`` names and create missing tables."""
+    """Open the database a ``STATE_URL`` names; with ``migrate`` create what is missing."""
     parsed = urlparse(url)
     database: Database
     if parsed.scheme == "sqlite":
@@ -245,9 +378,14 @@ def open_database(url: str, migrate: bool = True) -> Database:
             raise UnsupportedStateUrl("STATE_URL must look like mysql://user:password@host:3306/db")
         database = MysqlDatabase(parsed.hostname, parsed.port or 3306, unquote(parsed.username or "root"),
                                  unquote(parsed.password or ""), name)
+    elif parsed.scheme in ("redis", "rediss"):
+        raise UnsupportedStateUrl(
+            "a redis:// URL holds idempotency claims and upload records only; the job store"
+            " needs sqlite:/// or mysql://"
+        )
     else:
         raise UnsupportedStateUrl(
-            f"STATE_URL scheme {parsed.scheme!r} is not supported; use sqlite:/// or mysql://"
+            f"STATE_URL scheme {parsed.scheme!r} is not supported; use sqlite:///, mysql:// or redis://"
         )
     if migrate:
         database.migrate()

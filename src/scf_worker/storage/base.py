@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from scf_worker.storage.errors import InvalidObjectKey
+
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,20 @@ class ObjectStore(Protocol):
 
     def delete(self, bucket: str, key: str) -> None: ...
 
+    def read_first_bytes(self, bucket: str, key: str, length: int) -> bytes | None:
+        """Return up to ``length`` bytes from the start of the object, or None when it is missing."""
+        ...
+
+    def copy(self, bucket: str, source_key: str, dest_key: str) -> ObjectInfo:
+        """Copy an object inside the bucket; raise ObjectNotFound when the source is missing."""
+        ...
+
 
 def check_key(key: str) -> str:
     """Return the key unchanged, or raise InvalidObjectKey when it is unsafe to use."""
     if not key or key.startswith("/"):
         raise InvalidObjectKey("object key is empty or starts with /")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    if _CONTROL_CHARACTER.search(key):
         raise InvalidObjectKey("object key contains a control character")
     if any(segment in (".", "..") for segment in key.split("/")):
         raise InvalidObjectKey("object key contains a . or .. segment")

@@ -83,3 +83,40 @@ class CosObjectStore:
 
     def delete(self, bucket: str, key: str) -> None:
         self._client().delete_object(Bucket=bucket, Key=check_key(key))
+
+    def read_first_bytes(self, bucket: str, key: str, length: int) -> bytes | None:
+        from qcloud_cos.cos_exception import CosServiceError
+
+        check_key(key)
+        try:
+            response = self._client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")
+        except CosServiceError as exc:
+            if exc.get_status_code() == 404:
+                return None
+            # 416: the object is empty, so there is no first byte to return.
+            if exc.get_status_code() == 416:
+                return b""
+            raise StorageError(f"GET {key} (first {length} bytes) failed with"
+                               f" {exc.get_status_code()}") from exc
+        data: bytes = response["Body"].get_raw_stream().read(length)
+        return data
+
+    def copy(self, bucket: str, source_key: str, dest_key: str) -> ObjectInfo:
+        from qcloud_cos.cos_exception import CosServiceError
+
+        check_key(source_key)
+        check_key(dest_key)
+        client = self._client()
+        source = {"Bucket": bucket, "Key": source_key, "Region": self.region}
+        if self.endpoint:
+            source["Endpoint"] = self.endpoint
+        try:
+            client.copy_object(Bucket=bucket, Key=dest_key, CopySource=source)
+        except CosServiceError as exc:
+            if exc.get_status_code() == 404:
+                raise ObjectNotFound(f"object not found: {bucket}/{source_key}") from exc
+            raise StorageError(f"COPY {source_key} failed with {exc.get_status_code()}") from exc
+        info = self.head(bucket, dest_key)
+        if info is None:
+            raise StorageError(f"object {dest_key} is missing right after copy")
+        return info

@@ -83,6 +83,20 @@ class LocalObjectStore:
     def delete(self, bucket: str, key: str) -> None:
         self.path_of(bucket, key).unlink(missing_ok=True)
 
+    def read_first_bytes(self, bucket: str, key: str, length: int) -> bytes | None:
+        path = self.path_of(bucket, key)
+        try:
+            with path.open("rb") as handle:
+                return handle.read(length)
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def copy(self, bucket: str, source_key: str, dest_key: str) -> ObjectInfo:
+        source = self.path_of(bucket, source_key)
+        if not source.is_file():
+            raise ObjectNotFound(f"object not found: {bucket}/{source_key}")
+        return self.upload(bucket, dest_key, source, None)
+
     @staticmethod
     def _info(key: str, path: Path) -> ObjectInfo:
         digest = hashlib.md5(usedforsecurity=False)

@@ -62,7 +62,8 @@ def verify(headers: Mapping[str, str], body: bytes, keys: Iterable[bytes],
     raw_signatures = headers.get("webhook-signature", "")
     if not msg_id or not raw_timestamp or not raw_signatures:
         raise VerificationError("missing webhook-id, webhook-timestamp or webhook-signature")
-    if not raw_timestamp.isascii() or not raw_timestamp.isdigit():
+    # More than 12 digits is past the year 33000 and would overflow the float comparison.
+    if not raw_timestamp.isascii() or not raw_timestamp.isdigit() or len(raw_timestamp) > 12:
         raise VerificationError("webhook-timestamp is not a Unix timestamp")
     timestamp = int(raw_timestamp)
     current = time.time() if now is None else now
