@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scf_worker.jobs.model import EVENT_NAMES
 from scf_worker.runtime.errors import ConfigError
 
 RESERVED_PREFIXES = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
@@ -63,6 +64,12 @@ class Settings:
     retry_max_attempts: int
     log_level: str
     secrets: frozenset[str] = field(default_factory=frozenset, repr=False)
+    webhook_connect_timeout_seconds: float = 3.0
+    webhook_max_payload_bytes: int = 256 * 1024
+    webhook_breaker_failures: int = 5
+    webhook_breaker_open_seconds: int = 60
+    webhook_disable_after_seconds: int = 72 * 3600
+    webhook_allow_cidrs: tuple[str, ...] = ()
 
     @property
     def appid(self) -> str:
@@ -141,11 +148,37 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
             isinstance(s, str) and s.startswith("whsec_") for s in secrets
         ):
             raise ConfigError(f"{where}.secret", "a whsec_ value or a list of them")
+        _check_webhook_secrets(f"{where}.secret", secrets)
         events = item.get("events") or []
-        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-            raise ConfigError(f"{where}.events", "a list of SCF_JOB_* event names")
+        if not isinstance(events, list) or not all(e in EVENT_NAMES for e in events):
+            raise ConfigError(f"{where}.events", f"a list of event names from {', '.join(EVENT_NAMES)}")
+        if not item["url"].lower().startswith(("https://", "http://")):
+            raise ConfigError(f"{where}.url", "an absolute https:// URL")
         endpoints.append(WebhookEndpoint(item["url"], tuple(secrets), tuple(events)))
     return tuple(endpoints)
+
+
+def _check_webhook_secrets(where: str, secrets: list[str]) -> None:
+    """Decode each secret the way the signer will, so a bad one fails at cold start."""
+    from scf_worker.webhooks.errors import InvalidSecret
+    from scf_worker.webhooks.signing import decode_secret
+
+    for index, secret in enumerate(secrets):
+        try:
+            decode_secret(secret)
+        except InvalidSecret as exc:
+            raise ConfigError(f"{where}[{index}]", str(exc)) from None
+
+
+def _cidrs(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    from scf_worker.webhooks.guard import parse_networks
+
+    values = tuple(v for v in environ.get(name, "").replace(",", " ").split() if v)
+    try:
+        parse_networks(values)
+    except ValueError as exc:
+        raise ConfigError(name, f"private or CGNAT CIDRs separated by commas ({exc})") from None
+    return values
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -203,4 +236,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retry_max_attempts=_int(env, "RETRY_MAX_ATTEMPTS", 5, 1, 100),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         secrets=frozenset(s for s in secret_values if s),
+        webhook_connect_timeout_seconds=_int(env, "WEBHOOK_CONNECT_TIMEOUT_MS", 3000, 100, 60_000) / 1000,
+        webhook_max_payload_bytes=_int(env, "WEBHOOK_MAX_PAYLOAD_BYTES", 256 * 1024, 1024, 6 * 1024**2),
+        webhook_breaker_failures=_int(env, "WEBHOOK_BREAKER_FAILURES", 5, 1, 1000),
+        webhook_breaker_open_seconds=_int(env, "WEBHOOK_BREAKER_OPEN_SEC", 60, 1, 86_400),
+        webhook_disable_after_seconds=_int(env, "WEBHOOK_DISABLE_AFTER_SEC", 72 * 3600, 60,
+                                           30 * 86_400),
+        webhook_allow_cidrs=_cidrs(env, "WEBHOOK_ALLOW_CIDRS"),
     )
