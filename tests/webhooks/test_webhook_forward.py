@@ -130,7 +130,8 @@ def test_retry_after_is_honoured(make_stack: Callable[..., Stack], receiver: Rec
     assert receiver.requests[1].received_at - receiver.requests[0].received_at >= 120
 
 
-def test_retry_after_http_date(make_stack: Callable[..., Stack], receiver: Receiver, clock: FakeClock) -> None:
+def test_retry_after_http_date(make_stack: Callable[..., Stack], receiver: Receiver,
+                               clock: FakeClock) -> None:
     from email.utils import formatdate
 
     receiver.script = [Reply(503, headers={"Retry-After": formatdate(clock() + 90, usegmt=True)})]
@@ -238,7 +239,8 @@ def test_response_head_capped_and_scrubbed(make_stack: Callable[..., Stack], rec
     with pytest.raises(TransientError):
         stack.forwarder.forward(event)
     signature = receiver.requests[0].headers["webhook-signature"].partition(",")[2]
-    receiver.default = Reply(500, body=f"bad signature {signature} secret {stack.secret} {'y' * 5000}".encode())
+    echo = f"bad signature {signature} secret {stack.secret} {'y' * 5000}"
+    receiver.default = Reply(500, body=echo.encode())
 
     with pytest.raises(TransientError):
         stack.forwarder.forward(event)
