@@ -329,3 +329,15 @@ def test_connection_refused_is_transient(make_stack: Callable[..., Stack], recei
         stack.forwarder.forward(sample_event())
 
     assert caught.value.code == "connect_failed"
+
+
+def test_large_response_keeps_first_kilobyte(make_stack: Callable[..., Stack], receiver: Receiver) -> None:
+    receiver.script = [Reply(200, body=b"z" * 200_000), Reply(200, body=b"second")]
+    stack = make_stack([receiver.url()])
+
+    stack.forwarder.forward(sample_event("job-big"))
+    stack.forwarder.forward(sample_event("job-after"))
+
+    rows = stack.services.db.query("SELECT response_head FROM webhook_deliveries ORDER BY id")
+    assert rows[0]["response_head"] == "z" * 1024
+    assert rows[1]["response_head"] == "second"

@@ -80,20 +80,21 @@ class WebhookClient:
     """Signs and POSTs messages; every call returns an ``Attempt`` and never raises for HTTP."""
 
     def __init__(self, policy: GuardPolicy, connect_timeout_seconds: float,
-                 read_timeout_seconds: float, clock: Callable[[], float] = time.time,
+                 timeout_seconds: float, clock: Callable[[], float] = time.time,
                  resolver: HostResolver | None = None, ssl_context: ssl.SSLContext | None = None,
                  pool_limit: int = DEFAULT_POOL_LIMIT) -> None:
         self.policy = policy
         self.clock = clock
-        self.timeout = aiohttp.ClientTimeout(
-            total=connect_timeout_seconds + read_timeout_seconds,
-            sock_connect=connect_timeout_seconds,
-            sock_read=read_timeout_seconds,
-        )
+        # One deadline per attempt (the total timeout, connect included) plus a connect limit.
+        # aiohttp's sock_read timer is re-armed on every received chunk, which costs more
+        # per request than the whole guard at high rates.
+        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds,
+                                             sock_connect=min(connect_timeout_seconds, timeout_seconds))
         self.resolver = GuardedResolver(policy, resolver or system_resolver)
         self.ssl_context = ssl_context
         self.pool_limit = pool_limit
         self._session: aiohttp.ClientSession | None = None
+        self._targets: dict[str, Target] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -129,8 +130,6 @@ class WebhookClient:
         }
         if message.request_id:
             headers["x-scf-request-id"] = message.request_id
-        pending = Attempt.begin(endpoint.id, message, attempted_at)
-
         started = time.monotonic()
         try:
             async with self._get_session().post(endpoint.url, data=message.body, headers=headers,
@@ -141,7 +140,8 @@ class WebhookClient:
         except BlockedTarget as exc:
             return _blocked(endpoint, message, attempted_at, exc)
         except asyncio.TimeoutError as exc:
-            code = "connect_timeout" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read_timeout"
+            pending = Attempt.begin(endpoint.id, message, attempted_at)
+            code = "connect_timeout" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "timeout"
             return pending.finish(outcomes.TIMEOUT, code=code, latency_ms=_elapsed_ms(started),
                                   signed_at=signed_at,
                                   detail=f"{code.replace('_', ' ')} reaching {target.host}")
@@ -149,28 +149,38 @@ class WebhookClient:
             blocked = _blocked_cause(exc)
             if blocked is not None:
                 return _blocked(endpoint, message, attempted_at, blocked)
+            pending = Attempt.begin(endpoint.id, message, attempted_at)
             return pending.finish(outcomes.CONNECTION_FAILED, code=_error_code(exc), signed_at=signed_at,
                                   latency_ms=_elapsed_ms(started), detail=_error_detail(exc, target))
 
         outcome = outcome_for_status(status)
-        return pending.finish(
-            outcome, status=status, signed_at=signed_at,
-            code=None if outcome == outcomes.DELIVERED else f"http_{status}",
-            latency_ms=_elapsed_ms(started),
-            response_head=_scrub(head, headers["webhook-signature"]),
-            retry_after_ms=parse_retry_after(retry_after, attempted_at),
-            detail="" if outcome == outcomes.DELIVERED else _status_detail(status),
+        delivered = outcome == outcomes.DELIVERED
+        return Attempt(
+            message.webhook_id, endpoint.id, message.event_name, message.job_id, outcome,
+            message.body_sha256, attempted_at, status=status,
+            code=None if delivered else f"http_{status}", latency_ms=_elapsed_ms(started),
+            response_head=_scrub(head, headers["webhook-signature"]) if head else "",
+            signed_at=signed_at, retry_after_ms=parse_retry_after(retry_after, attempted_at),
+            detail="" if delivered else _status_detail(status),
         )
 
     def _check(self, url: str) -> Target:
-        target = check_url(url, self.policy)
-        if target.scheme == "http":
-            self.resolver.plain_http.add((target.host, target.port))
+        """Run the static URL checks, caching accepted URLs (the checks depend only on the URL)."""
+        target = self._targets.get(url)
+        if target is None:
+            target = check_url(url, self.policy)
+            if target.scheme == "http":
+                self.resolver.plain_http.add((target.host, target.port))
+            self._targets[url] = target
         return target
 
 
 async def _read_head(response: aiohttp.ClientResponse) -> bytes:
     """Keep the first 1 KB of the body; drain a short rest so the connection can be reused."""
+    length = response.content_length
+    if length is not None and length <= DRAIN_LIMIT_BYTES:
+        # The common case (a short body of known length) in one read, like a plain client.
+        return (await response.read())[: outcomes.RESPONSE_KEEP_BYTES]
     kept = bytearray()
     seen = 0
     async for chunk in response.content.iter_chunked(8192):

@@ -10,6 +10,9 @@ from scf_worker.webhooks.delivery import Attempt
 
 _COLUMNS = ("webhook_id", "endpoint_id", "event", "job_id", "attempt", "outcome", "status", "code",
             "latency_ms", "response_head", "body_sha256", "signed_at", "attempted_at")
+# Rows per multi-row INSERT, so one statement stays under SQLite's historical limit of
+# 999 bound parameters (13 columns x 70 rows = 910).
+_ROWS_PER_INSERT = 70
 
 
 class DeliveryLog:
@@ -28,11 +31,19 @@ class DeliveryLog:
             ids,
         )
         counts = {row["webhook_id"]: int(row["n"]) for row in rows}
-        sql = (f"INSERT INTO webhook_deliveries ({', '.join(_COLUMNS)})"  # noqa: S608
-               f" VALUES ({', '.join('?' for _ in _COLUMNS)})")
+        values: list[Any] = []
         for attempt in attempts:
             counts[attempt.webhook_id] = counts.get(attempt.webhook_id, 0) + 1
-            tx.execute(sql, _values(attempt, counts[attempt.webhook_id]))
+            values.append(_values(attempt, counts[attempt.webhook_id]))
+
+        row_placeholder = f"({', '.join('?' for _ in _COLUMNS)})"
+        for start in range(0, len(values), _ROWS_PER_INSERT):
+            chunk = values[start:start + _ROWS_PER_INSERT]
+            tx.execute(
+                f"INSERT INTO webhook_deliveries ({', '.join(_COLUMNS)})"  # noqa: S608
+                f" VALUES {', '.join(row_placeholder for _ in chunk)}",
+                [value for row in chunk for value in row],
+            )
 
     def recent(self, endpoint_id: str | None = None, webhook_id: str | None = None,
                limit: int = 20) -> list[Row]:

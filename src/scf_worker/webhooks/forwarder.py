@@ -82,10 +82,9 @@ class Forwarder:
         self.ssl_context = ssl_context
         self._loop = LoopThread()
         self._client: WebhookClient | None = None
-        send_seconds = settings.webhook_connect_timeout_seconds + settings.webhook_timeout_seconds
-        # A claim outlives the slowest send, so a live holder never loses it mid-request.
-        self.claim_lease_seconds = max(60.0, 2 * send_seconds)
-        self._wait_seconds = send_seconds + 5
+        # A claim outlives the slowest attempt, so a live holder never loses it mid-request.
+        self.claim_lease_seconds = max(60.0, 2 * settings.webhook_timeout_seconds)
+        self._wait_seconds = settings.webhook_timeout_seconds + 5
 
     # Public API
 
@@ -99,7 +98,13 @@ class Forwarder:
             return {"delivered": 0, "skipped": 0, "endpoints": 0}
 
         plan = self._plan(event, body, endpoints)
-        sent = self._send(plan.to_send)
+        try:
+            sent = self._send(plan.to_send)
+        except TimeoutError:
+            for _, message in plan.to_send:
+                self.idempotency.release(message.webhook_id)
+            raise TransientError("send_timeout", f"sending to {len(plan.to_send)} endpoints took longer"
+                                 f" than {self._wait_seconds:.0f} s; the sends were cancelled") from None
         self._record(sent + plan.skipped)
         self._settle_claims(sent)
 

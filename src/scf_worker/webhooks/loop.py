@@ -8,6 +8,7 @@ the function instance keeps pooled connections across warm invocations.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -34,9 +35,18 @@ class LoopThread:
             return self._loop
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout_seconds: float | None = None) -> T:
-        """Run a coroutine on the loop and wait for its result from the calling thread."""
+        """Run a coroutine on the loop and wait for its result from the calling thread.
+
+        When ``timeout_seconds`` passes first, the coroutine is cancelled and
+        TimeoutError is raised.
+        """
         future = asyncio.run_coroutine_threadsafe(coroutine, self._start())
-        return future.result(timeout_seconds)
+        try:
+            return future.result(timeout_seconds)
+        except concurrent.futures.TimeoutError:
+            # Before Python 3.11 this class is not the built-in TimeoutError callers catch.
+            future.cancel()
+            raise TimeoutError(f"coroutine did not finish within {timeout_seconds} s") from None
 
     def stop(self) -> None:
         with self._lock:
