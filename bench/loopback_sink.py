@@ -1,4 +1,4 @@
-"""A fast HTTP/1.1 sink on 127.0.0.1: answers 204 to every request on kept-alive connections.
+"""A fast HTTP/1.1 sink on 127.0.0.1 that responds 204 to every request on kept-alive connections.
 
 Run as a separate process so it does not share the client's core:
 ``python bench/loopback_sink.py`` prints the port on its first line, then

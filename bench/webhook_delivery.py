@@ -7,10 +7,10 @@ at each concurrency level, for a fixed number of seconds:
   (when installed: ``pip install -e '.[bench]'``) and http.client (one
   keep-alive connection per thread);
 - ``signed``: the delivery path of webhook-forward. Each delivery builds the
-  message (canonical JSON, SHA-256), signs it, passes the SSRF guard, POSTs
-  it with ``WebhookClient``, keeps the response head, and the attempt is
-  stored in ``webhook_deliveries`` with its endpoint-health update (SQLite,
-  batched per transaction on a writer thread);
+  message (canonical JSON, SHA-256), signs it, passes the SSRF guard and is
+  POSTed by ``WebhookClient``, which keeps the response head. The attempt is
+  then stored in ``webhook_deliveries`` with the endpoint-health update
+  (SQLite, batched per transaction on a writer thread);
 - ``forwarder`` (concurrency 1 only): ``Forwarder.forward`` per event, with
   the idempotency claim, the health read and one transaction per event.
 

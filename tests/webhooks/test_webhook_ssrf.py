@@ -17,7 +17,7 @@ from scf_worker.retry.policy import PermanentError
 
 
 class MappedResolver:
-    """An injected resolver: fixed answers per name, and a record of every lookup."""
+    """An injected resolver with fixed addresses per name and a record of every lookup."""
 
     def __init__(self, answers: dict[str, Sequence[str]]) -> None:
         self.answers = answers
@@ -145,7 +145,7 @@ def test_connects_to_checked_address(make_stack: Callable[..., Stack],
 
 
 def test_mixed_answer_refused_whole(make_stack: Callable[..., Stack], receiver: Receiver) -> None:
-    # With the switch off, one loopback address in the answer refuses the name.
+    # With the switch off, one loopback address among the results blocks the name.
     resolver = MappedResolver({"hooks.example.test": ["127.0.0.1", "127.0.0.2"]})
     stack = make_stack([f"https://hooks.example.test:{receiver.port}/hook"],
                        {"WEBHOOK_ALLOW_LOOPBACK": "false"}, resolver=resolver)
@@ -158,7 +158,7 @@ def test_mixed_answer_refused_whole(make_stack: Callable[..., Stack], receiver: 
 
 def test_each_new_connection_resolves_again(make_stack: Callable[..., Stack],
                                             receivers: Callable[..., Receiver]) -> None:
-    # The receiver closes every connection, so each attempt opens a new one and asks DNS again.
+    # The receiver closes every connection, so each attempt opens a new one and resolves again.
     receiver = receivers()
     receiver.default = Reply(200, headers={"Connection": "close"})
     resolver = MappedResolver({"hooks.example.test": ["127.0.0.1"]})

@@ -20,7 +20,7 @@ from scf_worker.webhooks.forwarder import Forwarder
 
 
 class FakeClock:
-    """A wall clock that moves only when told; ``sleep`` advances it instead of waiting."""
+    """A wall clock that moves only when advanced; ``sleep`` advances it instead of waiting."""
 
     def __init__(self, start: float | None = None) -> None:
         self.now = float(int(time.time()) if start is None else start)
@@ -40,7 +40,7 @@ class Reply:
     status: int = 204
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    hold: bool = False  # wait for Receiver.release before answering
+    hold: bool = False  # wait for Receiver.release before responding
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Received:
 
 
 class Receiver:
-    """An HTTP server on a loopback address that answers from a script and records requests."""
+    """An HTTP server on a loopback address that responds from a script and records requests."""
 
     def __init__(self, clock: Callable[[], float], host: str = "127.0.0.1", port: int = 0) -> None:
         self.clock = clock
@@ -136,10 +136,10 @@ class _IPv6Server(ThreadingHTTPServer):
 def reference_verify(secret: str, received: Received, now: float) -> None:
     """Check a request with the standardwebhooks reference library, at the clock's ``now``.
 
-    The library reads the real clock for its 5-minute window, so the full
-    ``verify`` runs when the injected clock is near real time; otherwise the
-    library's ``sign`` must produce one of the signatures sent, and the
-    timestamp must be within 300 s of ``now``.
+    The library reads the real clock for its 5-minute window, so its full
+    ``verify`` runs only when the injected clock is near real time. In every
+    case the library's ``sign`` must produce one of the signatures sent, and
+    the timestamp must be within 300 s of ``now``.
     """
     webhook = standardwebhooks.Webhook(secret)
     assert abs(now - received.timestamp) <= 300, "webhook-timestamp outside the 300 s tolerance"

@@ -50,8 +50,8 @@ async def system_resolver(host: str, port: int) -> list[str]:
 class GuardedResolver(AbstractResolver):
     """An aiohttp resolver that returns only addresses the SSRF guard accepted.
 
-    ``plain_http`` holds the (host, port) pairs reached over plain HTTP; their
-    addresses must also be loopback.
+    ``plain_http`` contains the (host, port) pairs reached over plain HTTP,
+    whose addresses must also be loopback.
     """
 
     def __init__(self, policy: GuardPolicy, resolve: HostResolver) -> None:
@@ -77,7 +77,7 @@ class GuardedResolver(AbstractResolver):
 
 
 class WebhookClient:
-    """Signs and POSTs messages; every call returns an ``Attempt`` and never raises for HTTP."""
+    """Sign and POST messages, returning an ``Attempt`` for every HTTP, network or guard outcome."""
 
     def __init__(self, policy: GuardPolicy, connect_timeout_seconds: float,
                  timeout_seconds: float, clock: Callable[[], float] = time.time,

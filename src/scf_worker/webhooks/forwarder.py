@@ -52,7 +52,7 @@ def check_event(event: Any) -> dict[str, Any]:
 
 @dataclass
 class _Plan:
-    """What one ``forward`` call will do for each endpoint that wants the event."""
+    """The endpoints of one ``forward`` call, sorted by what happens to each."""
 
     to_send: list[tuple[Endpoint, Message]] = field(default_factory=list)
     skipped: list[Attempt] = field(default_factory=list)
@@ -82,7 +82,8 @@ class Forwarder:
         self.ssl_context = ssl_context
         self._loop = LoopThread()
         self._client: WebhookClient | None = None
-        # A claim outlives the slowest attempt, so a live holder never loses it mid-request.
+        # The lease is longer than the wait for the sends (timeout + 5 s), so a live holder
+        # keeps its claim while its request is in flight.
         self.claim_lease_seconds = max(60.0, 2 * settings.webhook_timeout_seconds)
         self._wait_seconds = settings.webhook_timeout_seconds + 5
 

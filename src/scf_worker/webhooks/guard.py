@@ -1,9 +1,9 @@
 """The SSRF guard: which webhook URLs and resolved addresses may be contacted.
 
 Everything here is a pure function over strings and addresses, so the policy is
-tested without a network. ``check_url`` rejects what the URL alone gives away
-(scheme, credentials, IP literals, alternative IPv4 spellings, metadata and
-internal names); ``check_addresses`` judges what DNS returned at send time. The
+tested without a network. ``check_url`` rejects what the URL alone gives away:
+scheme, credentials, IP literals, alternative IPv4 spellings, metadata and
+internal names. ``check_addresses`` judges what DNS returned at send time. The
 HTTP client connects only to addresses that passed ``check_addresses`` (see
 ``client.GuardedResolver``), so DNS rebinding cannot switch the target after
 the check.
@@ -79,7 +79,7 @@ _HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 
 @dataclass(frozen=True)
 class GuardPolicy:
-    """What the guard lets through beyond public unicast addresses."""
+    """Exceptions the guard allows beyond public unicast addresses."""
 
     allow_loopback: bool = False
     allowed_networks: tuple[IPNetwork, ...] = ()
@@ -251,8 +251,8 @@ def check_addresses(host: str, addresses: Iterable[str], policy: GuardPolicy,
                     scheme: str = "https") -> list[IPAddress]:
     """Check every address DNS returned for a host; raise BlockedTarget if any is refused.
 
-    One refused address refuses the whole answer, since a mixed answer is how
-    rebinding attacks pick the internal address on a later connection.
+    One blocked address rejects the whole result, because mixing a public and
+    an internal address is how rebinding attacks reach the internal one later.
     """
     checked: list[IPAddress] = []
     for raw in addresses:

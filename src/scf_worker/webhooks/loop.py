@@ -1,7 +1,7 @@
 """An event loop on a background thread, so synchronous handlers can run async delivery.
 
 SCF handlers are synchronous. Running each invocation under ``asyncio.run``
-would close the HTTP connection pool every time; a loop that lives as long as
+would close the HTTP connection pool every time. A loop that lives as long as
 the function instance keeps pooled connections across warm invocations.
 """
 
