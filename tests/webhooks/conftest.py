@@ -25,8 +25,8 @@ def clock() -> FakeClock:
 def receivers(clock: FakeClock) -> Iterator[Callable[..., Receiver]]:
     started: list[Receiver] = []
 
-    def start(host: str = "127.0.0.1", port: int = 0) -> Receiver:
-        receiver = Receiver(clock, host, port)
+    def start(host: str = "127.0.0.1", port: int = 0, tls: Any = None) -> Receiver:
+        receiver = Receiver(clock, host, port, tls)
         started.append(receiver)
         return receiver
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -66,7 +67,8 @@ class Received:
 class Receiver:
     """An HTTP server on a loopback address that responds from a script and records requests."""
 
-    def __init__(self, clock: Callable[[], float], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, clock: Callable[[], float], host: str = "127.0.0.1", port: int = 0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.clock = clock
         self.host = host
         self.script: list[Reply] = []
@@ -77,6 +79,9 @@ class Receiver:
         self._lock = threading.Lock()
         server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
         self._server = server_class((host, port), self._handler_class())
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
@@ -86,7 +91,7 @@ class Receiver:
 
     def url(self, path: str = "/hook") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def close(self) -> None:
         self.release.set()

@@ -75,11 +75,16 @@ class EndpointStore:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
+        self._from_env: dict[int, list[Endpoint]] = {}
 
     def configured(self, settings: Settings) -> list[Endpoint]:
         """Return the environment's endpoints, then stored ones whose URL is not among them."""
-        endpoints = [Endpoint.create(e.url, e.secrets, e.events, SOURCE_ENV)
-                     for e in settings.webhook_endpoints]
+        # Settings never change within an instance, so their endpoints are decoded once.
+        key = id(settings.webhook_endpoints)
+        if key not in self._from_env:
+            self._from_env[key] = [Endpoint.create(e.url, e.secrets, e.events, SOURCE_ENV)
+                                   for e in settings.webhook_endpoints]
+        endpoints = list(self._from_env[key])
         env_ids = {endpoint.id for endpoint in endpoints}
         for endpoint in self.stored():
             if endpoint.id in env_ids:
