@@ -8,9 +8,11 @@ at each concurrency level, for a fixed number of seconds:
   keep-alive connection per thread);
 - ``signed``: the delivery path of webhook-forward. Each delivery builds the
   message (canonical JSON, SHA-256), signs it, passes the SSRF guard and is
-  POSTed by ``WebhookClient``, which keeps the response head. The attempt is
-  then stored in ``webhook_deliveries`` with the endpoint-health update
-  (SQLite, batched per transaction on a writer thread);
+  POSTed by ``WebhookClient``, which keeps the response head;
+- ``signed+recorded``: the same, and each attempt is stored in
+  ``webhook_deliveries`` with the endpoint-health update (SQLite in the
+  benchmark's work directory, batched per transaction on a writer thread;
+  the table grows through the whole run, as it would in service);
 - ``forwarder`` (concurrency 1 only): ``Forwarder.forward`` per event, with
   the idempotency claim, the health read and one transaction per event.
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import itertools
 import json
 import os
 import statistics
@@ -73,9 +76,15 @@ TEMPLATE = build_event(
 BODY = body_of(TEMPLATE)
 
 
-def make_event(number: int) -> dict[str, Any]:
-    """Return a distinct event, the way webhook-forward receives one: a dict from the queue."""
-    return {**TEMPLATE, "jobId": f"media-transcode-{number:08d}"}
+_EVENT_NUMBERS = itertools.count()
+
+
+def make_event() -> dict[str, Any]:
+    """Return a new event, the way webhook-forward receives one: a dict from the queue.
+
+    Numbers never repeat within a process, so each delivery has its own webhook-id.
+    """
+    return {**TEMPLATE, "jobId": f"media-transcode-{next(_EVENT_NUMBERS):010d}"}
 
 
 @dataclass(frozen=True)
@@ -104,17 +113,14 @@ class Timer:
         return Run(deliveries, time.monotonic() - self.wall, time.process_time() - self.cpu)
 
 
-async def _run_workers(concurrency: int, seconds: float,
-                       one: Callable[[int], Awaitable[None]]) -> int:
+async def _run_workers(concurrency: int, seconds: float, one: Callable[[], Awaitable[None]]) -> int:
     deadline = time.monotonic() + seconds
     counts = [0] * concurrency
 
     async def worker(index: int) -> None:
-        number = index
         while time.monotonic() < deadline:
-            await one(number)
+            await one()
             counts[index] += 1
-            number += concurrency
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return sum(counts)
@@ -122,7 +128,7 @@ async def _run_workers(concurrency: int, seconds: float,
 
 async def plain_aiohttp(url: str, concurrency: int, seconds: float) -> Run:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
-        async def one(_: int) -> None:
+        async def one() -> None:
             async with session.post(url, data=BODY, headers={"Content-Type": "application/json"}) as r:
                 await r.read()
 
@@ -136,7 +142,7 @@ async def plain_httpx(url: str, concurrency: int, seconds: float) -> Run:
 
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(limits=limits) as client:
-        async def one(_: int) -> None:
+        async def one() -> None:
             response = await client.post(url, content=BODY, headers={"Content-Type": "application/json"})
             response.read()
 
@@ -207,27 +213,32 @@ class BatchWriter:
         self.inflight = []
 
 
-async def signed(url: str, concurrency: int, seconds: float, state_url: str) -> Run:
+async def signed(url: str, concurrency: int, seconds: float, state_url: str | None) -> Run:
+    """Deliver through ``WebhookClient``; with a ``state_url``, also store every attempt."""
     client = WebhookClient(GuardPolicy(allow_loopback=True), 3.0, 5.0)
     endpoint = Endpoint.create(url, [generate_secret()])
-    writer = BatchWriter(state_url)
+    writer = BatchWriter(state_url) if state_url else None
 
-    async def one(number: int) -> None:
-        attempt = await client.send(endpoint, Message.for_event(make_event(number), url))
+    async def one() -> None:
+        attempt = await client.send(endpoint, Message.for_event(make_event(), url))
         if not attempt.delivered:
             raise RuntimeError(f"delivery failed: {attempt.outcome} {attempt.detail}")
-        writer.add(attempt)
+        if writer is not None:
+            writer.add(attempt)
 
     try:
         await _run_workers(concurrency, 0.3, one)
-        await writer.drain()
+        if writer is not None:
+            await writer.drain()
         timer = Timer()
         done = await _run_workers(concurrency, seconds, one)
-        await writer.drain()
+        if writer is not None:
+            await writer.drain()
         return timer.stop(done)
     finally:
         await client.close()
-        writer.executor.shutdown()
+        if writer is not None:
+            writer.executor.shutdown()
 
 
 def forwarder_loop(url: str, seconds: float, state_url: str, workdir: str) -> Run:
@@ -237,16 +248,13 @@ def forwarder_loop(url: str, seconds: float, state_url: str, workdir: str) -> Ru
     db = open_database(state_url)
     forwarder = Forwarder(settings, db, SqlIdempotencyStore(db))
     try:
-        number = 1_000_000 + int(time.time() * 1000) % 1_000_000 * 1000
         for _ in range(100):
-            number += 1
-            forwarder.forward(make_event(number))
+            forwarder.forward(make_event())
         done = 0
         timer = Timer()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            number += 1
-            forwarder.forward(make_event(number))
+            forwarder.forward(make_event())
             done += 1
         return timer.stop(done)
     finally:
@@ -262,6 +270,8 @@ def run_client(name: str, url: str, concurrency: int, seconds: float, workdir: s
     if name == "plain http.client":
         return plain_http_client(url, concurrency, seconds)
     if name == "signed":
+        return asyncio.run(signed(url, concurrency, seconds, None))
+    if name == "signed+recorded":
         return asyncio.run(signed(url, concurrency, seconds, state_url))
     return forwarder_loop(url, seconds, state_url, workdir)
 
@@ -296,7 +306,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="scf-worker-bench-") as workdir:
             for _ in range(args.rounds):
                 for concurrency in args.concurrency:
-                    names = ["plain aiohttp", "plain http.client", "signed"]
+                    names = ["plain aiohttp", "plain http.client", "signed", "signed+recorded"]
                     names += ["plain httpx"] if has_httpx else []
                     names += ["forwarder"] if concurrency == 1 else []
                     for name in names:

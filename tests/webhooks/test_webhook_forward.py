@@ -14,6 +14,7 @@ from scf_worker.jobs.worker import run_until_idle
 from scf_worker.retry.policy import PermanentError, TransientError
 from scf_worker.runtime import samples
 from scf_worker.webhooks import verify
+from scf_worker.webhooks.deliveries import DeliveryLog
 from scf_worker.webhooks.signing import generate_secret
 
 
@@ -66,7 +67,7 @@ def test_attempts_stored_with_numbers_and_status(make_stack: Callable[..., Stack
     emit(stack.services, sample_event())
     run_worker(stack, clock)
 
-    rows = stack.services.db.query("SELECT * FROM webhook_deliveries ORDER BY id")
+    rows = list(reversed(DeliveryLog(stack.services.db).recent()))
     assert [r["attempt"] for r in rows] == [1, 2]
     assert [r["status"] for r in rows] == [502, 200]
     assert [r["response_head"] for r in rows] == ["upstream down", '{"ok":true}']

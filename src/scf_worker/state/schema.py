@@ -123,7 +123,6 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     endpoint_id TEXT NOT NULL,
     event TEXT NOT NULL,
     job_id TEXT,
-    attempt INTEGER NOT NULL,
     outcome TEXT NOT NULL,
     status INTEGER,
     code TEXT,

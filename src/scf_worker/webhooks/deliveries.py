@@ -8,11 +8,11 @@ from typing import Any
 from scf_worker.state.sql import Database, Row, Transaction
 from scf_worker.webhooks.delivery import Attempt
 
-_COLUMNS = ("webhook_id", "endpoint_id", "event", "job_id", "attempt", "outcome", "status", "code",
+_COLUMNS = ("webhook_id", "endpoint_id", "event", "job_id", "outcome", "status", "code",
             "latency_ms", "response_head", "body_sha256", "signed_at", "attempted_at")
 # Rows per multi-row INSERT, so one statement stays under SQLite's historical limit of
-# 999 bound parameters (13 columns x 70 rows = 910).
-_ROWS_PER_INSERT = 70
+# 999 bound parameters (12 columns x 80 rows = 960).
+_ROWS_PER_INSERT = 80
 
 
 class DeliveryLog:
@@ -20,22 +20,8 @@ class DeliveryLog:
         self.db = db
 
     def record(self, tx: Transaction, attempts: Sequence[Attempt]) -> None:
-        """Insert attempts, numbering each per ``webhook-id`` after the ones already stored."""
-        if not attempts:
-            return
-        ids = sorted({attempt.webhook_id for attempt in attempts})
-        placeholders = ", ".join("?" for _ in ids)
-        rows = tx.query(
-            "SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries"  # noqa: S608
-            f" WHERE webhook_id IN ({placeholders}) GROUP BY webhook_id",
-            ids,
-        )
-        counts = {row["webhook_id"]: int(row["n"]) for row in rows}
-        values: list[Any] = []
-        for attempt in attempts:
-            counts[attempt.webhook_id] = counts.get(attempt.webhook_id, 0) + 1
-            values.append(_values(attempt, counts[attempt.webhook_id]))
-
+        """Insert attempts in multi-row INSERTs; ``recent`` numbers them per ``webhook-id``."""
+        values = [_values(attempt) for attempt in attempts]
         row_placeholder = f"({', '.join('?' for _ in _COLUMNS)})"
         for start in range(0, len(values), _ROWS_PER_INSERT):
             chunk = values[start:start + _ROWS_PER_INSERT]
@@ -50,19 +36,22 @@ class DeliveryLog:
         """Return the latest attempts, newest first, optionally for one endpoint or webhook-id."""
         where, params = [], []
         if endpoint_id:
-            where.append("endpoint_id = ?")
+            where.append("d.endpoint_id = ?")
             params.append(endpoint_id)
         if webhook_id:
-            where.append("webhook_id = ?")
+            where.append("d.webhook_id = ?")
             params.append(webhook_id)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
+        # The attempt number is counted when read, so writing an attempt needs no lookup.
         return self.db.query(
-            f"SELECT * FROM webhook_deliveries{clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            "SELECT d.*, (SELECT COUNT(*) FROM webhook_deliveries p"  # noqa: S608
+            "  WHERE p.webhook_id = d.webhook_id AND p.id <= d.id) AS attempt"
+            f" FROM webhook_deliveries d{clause} ORDER BY d.id DESC LIMIT ?",
             [*params, int(limit)],
         )
 
 
-def _values(attempt: Attempt, number: int) -> tuple[Any, ...]:
-    return (attempt.webhook_id, attempt.endpoint_id, attempt.event_name, attempt.job_id, number,
+def _values(attempt: Attempt) -> tuple[Any, ...]:
+    return (attempt.webhook_id, attempt.endpoint_id, attempt.event_name, attempt.job_id,
             attempt.outcome, attempt.status, attempt.code, attempt.latency_ms, attempt.response_head,
             attempt.body_sha256, attempt.signed_at, attempt.attempted_at)
