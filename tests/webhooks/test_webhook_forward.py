@@ -342,3 +342,29 @@ def test_large_response_keeps_first_kilobyte(make_stack: Callable[..., Stack], r
     rows = stack.services.db.query("SELECT response_head FROM webhook_deliveries ORDER BY id")
     assert rows[0]["response_head"] == "z" * 1024
     assert rows[1]["response_head"] == "second"
+
+
+def test_half_open_probe_taken_once(make_stack: Callable[..., Stack], receiver: Receiver,
+                                    clock: FakeClock) -> None:
+    receiver.default = Reply(500)
+    stack = make_stack([receiver.url()], {"WEBHOOK_BREAKER_FAILURES": "1", "WEBHOOK_BREAKER_OPEN_SEC": "60"})
+    endpoint_id = stack.forwarder.endpoints.configured(stack.services.settings)[0].id
+    with pytest.raises(TransientError):
+        stack.forwarder.forward(sample_event("job-1"))
+    clock.advance(61)
+
+    assert stack.forwarder.health.claim_probe(endpoint_id)  # another instance takes the probe
+    with pytest.raises(TransientError) as skipped:
+        stack.forwarder.forward(sample_event("job-2"))
+    assert skipped.value.code == "circuit_open"
+    assert len(receiver.requests) == 1
+
+    clock.advance(61)
+    with pytest.raises(TransientError) as probed:
+        stack.forwarder.forward(sample_event("job-2"))
+    assert probed.value.code == "http_500"
+    assert len(receiver.requests) == 2
+    with pytest.raises(TransientError) as reopened:
+        stack.forwarder.forward(sample_event("job-3"))
+    assert reopened.value.code == "circuit_open"
+    assert len(receiver.requests) == 2

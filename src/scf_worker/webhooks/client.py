@@ -86,8 +86,8 @@ class WebhookClient:
         self.policy = policy
         self.clock = clock
         # One deadline per attempt (the total timeout, connect included) plus a connect limit.
-        # aiohttp's sock_read timer is re-armed on every received chunk, which costs more
-        # per request than the whole guard at high rates.
+        # aiohttp re-arms a sock_read timer on every received chunk; one total timer per
+        # attempt costs less CPU and also bounds a receiver that trickles its response.
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds,
                                              sock_connect=min(connect_timeout_seconds, timeout_seconds))
         self.resolver = GuardedResolver(policy, resolver or system_resolver)
@@ -141,10 +141,14 @@ class WebhookClient:
             return _blocked(endpoint, message, attempted_at, exc)
         except asyncio.TimeoutError as exc:
             pending = Attempt.begin(endpoint.id, message, attempted_at)
-            code = "connect_timeout" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "timeout"
+            if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                code, detail = "connect_timeout", f"connecting to {target.host}:{target.port} timed out"
+            else:
+                code = "timeout"
+                detail = (f"{target.host}:{target.port} did not respond within"
+                          f" {self.timeout.total:g} s (WEBHOOK_TIMEOUT_MS)")
             return pending.finish(outcomes.TIMEOUT, code=code, latency_ms=_elapsed_ms(started),
-                                  signed_at=signed_at,
-                                  detail=f"{code.replace('_', ' ')} reaching {target.host}")
+                                  signed_at=signed_at, detail=detail)
         except (aiohttp.ClientError, OSError) as exc:
             blocked = _blocked_cause(exc)
             if blocked is not None:

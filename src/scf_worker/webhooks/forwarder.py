@@ -146,7 +146,8 @@ class Forwarder:
         now = self.clock()
         for endpoint in endpoints:
             message = Message.for_event(event, endpoint.url, body)
-            skipped = self._skip_reason(endpoint, message, states[endpoint.id], now)
+            state = states[endpoint.id]
+            skipped = self._skip_reason(endpoint, message, state, now)
             if skipped is not None:
                 plan.skipped.append(skipped)
                 continue
@@ -161,27 +162,36 @@ class Forwarder:
             except IdempotencyConflict:
                 plan.conflicts.append(endpoint.id)
                 continue
+            # A half-open circuit lets one probe through; the probe is taken only for a
+            # message that will really be sent, so a duplicate cannot use it up.
+            if state.circuit(now) == HALF_OPEN and not self.health.claim_probe(endpoint.id):
+                self.idempotency.release(message.webhook_id)
+                plan.skipped.append(self._circuit_open(endpoint, message, state, now))
+                continue
             plan.to_send.append((endpoint, message))
         return plan
 
     def _skip_reason(self, endpoint: Endpoint, message: Message, state: EndpointState,
                      now: float) -> Attempt | None:
         """Return a skipped attempt when the endpoint is disabled or its circuit is open."""
-        pending = Attempt.begin(endpoint.id, message, now)
         if not state.enabled:
-            return pending.finish(outcomes.DISABLED, code="endpoint_disabled",
-                                  detail=f"endpoint {endpoint.id} is disabled ({state.disabled_reason});"
-                                         f" run `scf-worker webhooks enable {endpoint.id}`")
-        circuit = state.circuit(now)
-        if circuit == HALF_OPEN and self.health.claim_probe(endpoint.id):
-            return None
-        if circuit in (OPEN, HALF_OPEN):
-            until = state.circuit_open_until if circuit == OPEN else now + self.health.policy.open_seconds
-            return pending.finish(outcomes.CIRCUIT_OPEN, code="circuit_open",
-                                  retry_after_ms=int(((until or now) - now) * 1000),
-                                  detail=f"circuit of endpoint {endpoint.id} is open after"
-                                         f" {state.consecutive_failures} consecutive failures")
+            return Attempt.begin(endpoint.id, message, now).finish(
+                outcomes.DISABLED, code="endpoint_disabled",
+                detail=f"endpoint {endpoint.id} is disabled ({state.disabled_reason});"
+                       f" run `scf-worker webhooks enable {endpoint.id}`")
+        if state.circuit(now) == OPEN:
+            return self._circuit_open(endpoint, message, state, now)
         return None
+
+    def _circuit_open(self, endpoint: Endpoint, message: Message, state: EndpointState,
+                      now: float) -> Attempt:
+        until = state.circuit_open_until
+        if until is None or until <= now:
+            until = now + self.health.policy.open_seconds  # another instance holds the probe
+        return Attempt.begin(endpoint.id, message, now).finish(
+            outcomes.CIRCUIT_OPEN, code="circuit_open", retry_after_ms=int((until - now) * 1000),
+            detail=f"circuit of endpoint {endpoint.id} is open after"
+                   f" {state.consecutive_failures} consecutive failures")
 
     def _send(self, jobs: list[tuple[Endpoint, Message]]) -> list[Attempt]:
         if not jobs:
