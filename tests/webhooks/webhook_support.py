@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
 import ssl
 import threading
 import time
@@ -133,8 +134,6 @@ class Receiver:
 
 
 class _IPv6Server(ThreadingHTTPServer):
-    import socket
-
     address_family = socket.AF_INET6
 
 
