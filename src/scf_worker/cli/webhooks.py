@@ -163,7 +163,8 @@ def run_test(args: argparse.Namespace) -> int:
         if attempt.detail:
             print(f"  {attempt.detail}")
         if attempt.response_head:
-            print(f"  {attempt.response_head[:200]}")
+            # One line is enough to recognise the receiver's answer; --json has all of it.
+            print(f"  {' '.join(attempt.response_head.split())[:200]}")
     return 0 if attempt.delivered else 1
 
 
