@@ -163,7 +163,7 @@ def run_test(args: argparse.Namespace) -> int:
         if attempt.detail:
             print(f"  {attempt.detail}")
         if attempt.response_head:
-            # One line is enough to recognise the receiver's answer; --json has all of it.
+            # One line is enough to recognise the receiver's response; --json prints all of it.
             print(f"  {' '.join(attempt.response_head.split())[:200]}")
     return 0 if attempt.delivered else 1
 
