@@ -86,7 +86,7 @@ class WebhookClient:
         self.policy = policy
         self.clock = clock
         # One deadline per attempt (the total timeout, connect included) plus a connect limit.
-        # aiohttp re-arms a sock_read timer on every received chunk; one total timer per
+        # aiohttp re-arms a sock_read timer on every received chunk. One total timer per
         # attempt costs less CPU and also bounds a receiver that trickles its response.
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds,
                                              sock_connect=min(connect_timeout_seconds, timeout_seconds))

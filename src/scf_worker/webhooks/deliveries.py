@@ -16,8 +16,8 @@ _ROWS_PER_INSERT = 80
 
 
 class DeliveryLog:
-    # NOTE: nothing deletes old rows yet, so the table grows by one row per attempt;
-    # prune it by attempted_at from a scheduled job until a retention setting exists.
+    # NOTE: nothing deletes old rows yet, so the table grows by one row per attempt.
+    # Until a retention setting exists, prune it by attempted_at from a scheduled job.
     def __init__(self, db: Database) -> None:
         self.db = db
 

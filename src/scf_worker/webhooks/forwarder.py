@@ -162,7 +162,7 @@ class Forwarder:
             except IdempotencyConflict:
                 plan.conflicts.append(endpoint.id)
                 continue
-            # A half-open circuit lets one probe through; the probe is taken only for a
+            # A half-open circuit lets one probe through. The probe is taken only for a
             # message that will really be sent, so a duplicate cannot use it up.
             if state.circuit(now) == HALF_OPEN and not self.health.claim_probe(endpoint.id):
                 self.idempotency.release(message.webhook_id)
@@ -187,7 +187,7 @@ class Forwarder:
                       now: float) -> Attempt:
         until = state.circuit_open_until
         if until is None or until <= now:
-            until = now + self.health.policy.open_seconds  # another instance holds the probe
+            until = now + self.health.policy.open_seconds  # another instance has the probe
         return Attempt.begin(endpoint.id, message, now).finish(
             outcomes.CIRCUIT_OPEN, code="circuit_open", retry_after_ms=int((until - now) * 1000),
             detail=f"circuit of endpoint {endpoint.id} is open after"
