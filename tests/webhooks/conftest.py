@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from webhook_support import FakeClock, Receiver, Stack
+from webhook_support import KNOWN_SECRETS, FakeClock, Receiver, Stack, reference_signs
 
 from scf_worker.app import Services, reset_services
 from scf_worker.handlers.webhook_forward import EXTENSION_KEY
@@ -33,6 +33,16 @@ def receivers(clock: FakeClock) -> Iterator[Callable[..., Receiver]]:
     yield start
     for receiver in started:
         receiver.close()
+    unverified = [received.webhook_id for receiver in started for received in receiver.requests
+                  if not any(reference_signs(secret, received) for secret in KNOWN_SECRETS)]
+    assert unverified == [], "requests the standardwebhooks library does not verify"
+
+
+@pytest.fixture(autouse=True)
+def known_secrets() -> Iterator[list[str]]:
+    KNOWN_SECRETS.clear()
+    yield KNOWN_SECRETS
+    KNOWN_SECRETS.clear()
 
 
 @pytest.fixture
@@ -48,6 +58,7 @@ def make_stack(local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
     def build(urls: list[str], env: dict[str, str] | None = None, secret: str | list[str] | None = None,
               resolver: Any = None, endpoint_extra: dict[str, Any] | None = None) -> Stack:
         secret = secret or generate_secret()
+        KNOWN_SECRETS.extend([secret] if isinstance(secret, str) else secret)
         endpoints = [{"url": url, "secret": secret, **(endpoint_extra or {})} for url in urls]
         monkeypatch.setenv("WEBHOOK_ENDPOINTS", json.dumps(endpoints))
         for name, value in (env or {}).items():

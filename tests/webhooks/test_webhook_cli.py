@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import standardwebhooks
-from webhook_support import Receiver, Reply, sample_event
+from webhook_support import KNOWN_SECRETS, Receiver, Reply, sample_event
 
 from scf_worker.app import get_services, reset_services
 from scf_worker.cli import main
@@ -44,6 +44,7 @@ def cli(local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, url: str, secret: str) -> None:
+    KNOWN_SECRETS.append(secret)
     monkeypatch.setenv("WEBHOOK_ENDPOINTS", json.dumps([{"url": url, "secret": secret}]))
     reset_services()
 
@@ -158,6 +159,7 @@ def test_add_generates_secret_file(cli, tmp_path: Path, receiver: Receiver) -> N
                        "--events", "SCF_JOB_DONE")
 
     secret = secret_file.read_text().strip()
+    KNOWN_SECRETS.append(secret)
     assert code == 0
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert secret.startswith("whsec_")
