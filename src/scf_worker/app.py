@@ -145,7 +145,16 @@ def reset_services(services: Services | None = None) -> None:
     """Drop the cached services (closing the database) or install given ones."""
     global _services
     if _services is not None:
+        _close_extensions(_services)
         _services.close()
     _services = services
     if services is not None:
         obs_logging.register_secrets(services.settings.secrets)
+
+
+def _close_extensions(services: Services) -> None:
+    """Close capability services that hold resources (an event loop, a connection pool)."""
+    for extension in services.extensions.values():
+        close = getattr(extension, "close", None)
+        if callable(close):
+            close()

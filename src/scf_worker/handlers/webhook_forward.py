@@ -1,4 +1,4 @@
-"""webhook-forward (queue or async): deliver one SCF_JOB_* event to the configured endpoints."""
+"""webhook-forward (queue, async or timer): deliver one SCF_JOB_* event to the configured endpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ from scf_worker.runtime.invocation import Invocation
 from scf_worker.webhooks.forwarder import Forwarder
 
 JOB_TYPE = "webhook.forward"
+EXTENSION_KEY = "webhooks.forwarder"
+
+
+def forwarder_for(services: Services) -> Forwarder:
+    """Return the instance's forwarder, built on first use so its connection pool stays warm."""
+    forwarder = services.extensions.get(EXTENSION_KEY)
+    if forwarder is None:
+        forwarder = Forwarder(services.settings, services.db, services.idempotency, services.clock)
+        services.extensions[EXTENSION_KEY] = forwarder
+    assert isinstance(forwarder, Forwarder)
+    return forwarder
 
 
 def event_key(payload: Any) -> str | None:
@@ -20,7 +31,7 @@ def event_key(payload: Any) -> str | None:
 
 
 def run(services: Services, payload: Any, invocation: Invocation) -> dict[str, Any]:
-    return Forwarder(services.settings, services.idempotency, services.clock).forward(payload)
+    return forwarder_for(services).forward(payload)
 
 
 main_handler = job_function("webhook-forward", JOB_TYPE, run, key_of=event_key)

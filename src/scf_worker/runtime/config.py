@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from scf_worker.jobs.model import EVENT_NAMES
 from scf_worker.runtime.errors import ConfigError
 
 RESERVED_PREFIXES = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
@@ -82,6 +83,12 @@ class Settings:
     state_auto_migrate: bool = True
     callback_legacy_signature: bool = False
     callback_quarantine_prefix: str = "quarantine/"
+    webhook_connect_timeout_seconds: float = 3.0
+    webhook_max_payload_bytes: int = 256 * 1024
+    webhook_breaker_failures: int = 5
+    webhook_breaker_open_seconds: int = 60
+    webhook_disable_after_seconds: int = 72 * 3600
+    webhook_allow_cidrs: tuple[str, ...] = ()
 
     @property
     def appid(self) -> str:
@@ -163,11 +170,12 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
             isinstance(s, str) and s.startswith("whsec_") for s in secrets
         ):
             raise ConfigError(f"{where}.secret", "a whsec_ value or a list of them")
-        for value in secrets:
-            _check_whsec(f"{where}.secret", value)
+        _check_webhook_secrets(f"{where}.secret", secrets)
         events = item.get("events") or []
-        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-            raise ConfigError(f"{where}.events", "a list of SCF_JOB_* event names")
+        if not isinstance(events, list) or not all(e in EVENT_NAMES for e in events):
+            raise ConfigError(f"{where}.events", f"a list of event names from {', '.join(EVENT_NAMES)}")
+        if not item["url"].lower().startswith(("https://", "http://")):
+            raise ConfigError(f"{where}.url", "an absolute https:// URL")
         endpoints.append(WebhookEndpoint(item["url"], tuple(secrets), tuple(events)))
     return tuple(endpoints)
 
@@ -193,17 +201,6 @@ def _log_level(environ: Mapping[str, str]) -> str:
     return level
 
 
-def _check_whsec(variable: str, value: str) -> None:
-    """Reject a malformed or short ``whsec_`` secret at cold start, without echoing it."""
-    from scf_worker.webhooks.errors import InvalidSecret
-    from scf_worker.webhooks.signing import decode_secret
-
-    try:
-        decode_secret(value)
-    except InvalidSecret as exc:
-        raise ConfigError(variable, f"whsec_<base64 of at least 24 bytes> ({exc})") from None
-
-
 def _check_state_url(url: str) -> str:
     expected = ("sqlite:///relative.db, sqlite:////absolute/path.db, mysql://user:password@host:3306/db"
                 " or redis://host:6379/0")
@@ -217,6 +214,15 @@ def _check_state_url(url: str) -> str:
 
 def _check_callback_secrets(secrets: tuple[str, ...]) -> None:
     """Decode each callback secret now, so a malformed or short one fails at cold start."""
+    _check_secrets("CALLBACK_SHARED_SECRET", list(secrets))
+
+
+def _check_webhook_secrets(where: str, secrets: list[str]) -> None:
+    """Decode each secret the way the signer will, so a bad one fails at cold start."""
+    _check_secrets(where, secrets)
+
+
+def _check_secrets(variable: str, secrets: list[str]) -> None:
     from scf_worker.webhooks.errors import InvalidSecret
     from scf_worker.webhooks.signing import decode_secret
 
@@ -225,7 +231,7 @@ def _check_callback_secrets(secrets: tuple[str, ...]) -> None:
             decode_secret(secret)
         except InvalidSecret as exc:
             # The message names the problem, never the value.
-            raise ConfigError(f"CALLBACK_SHARED_SECRET[{index}]", str(exc)) from None
+            raise ConfigError(f"{variable}[{index}]", str(exc)) from None
 
 
 def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
@@ -236,6 +242,17 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str
         # The value may carry a password, so only its scheme is shown.
         raise ConfigError(name, f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
     return raw
+
+
+def _cidrs(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    from scf_worker.webhooks.guard import parse_networks
+
+    values = tuple(v for v in environ.get(name, "").replace(",", " ").split() if v)
+    try:
+        parse_networks(values)
+    except ValueError as exc:
+        raise ConfigError(name, f"private or CGNAT CIDRs separated by commas ({exc})") from None
+    return values
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -334,4 +351,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         state_auto_migrate=_bool(env, "STATE_AUTO_MIGRATE", state_url.startswith("sqlite:")),
         callback_legacy_signature=_bool(env, "CALLBACK_LEGACY_SIGNATURE", False),
         callback_quarantine_prefix=quarantine_prefix,
+        webhook_connect_timeout_seconds=_int(env, "WEBHOOK_CONNECT_TIMEOUT_MS", 3000, 100, 60_000) / 1000,
+        webhook_max_payload_bytes=_int(env, "WEBHOOK_MAX_PAYLOAD_BYTES", 256 * 1024, 1024, 6 * 1024**2),
+        webhook_breaker_failures=_int(env, "WEBHOOK_BREAKER_FAILURES", 5, 1, 1000),
+        webhook_breaker_open_seconds=_int(env, "WEBHOOK_BREAKER_OPEN_SEC", 60, 1, 86_400),
+        webhook_disable_after_seconds=_int(env, "WEBHOOK_DISABLE_AFTER_SEC", 72 * 3600, 60,
+                                           30 * 86_400),
+        webhook_allow_cidrs=_cidrs(env, "WEBHOOK_ALLOW_CIDRS"),
     )

@@ -148,6 +148,46 @@ CREATE TABLE IF NOT EXISTS upload_grants (
     policy TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    events TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS webhook_endpoint_state (
+    endpoint_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    disabled_reason TEXT,
+    disabled_at REAL,
+    consecutive_failures INTEGER NOT NULL,
+    failing_since REAL,
+    circuit_open_until REAL,
+    last_success_at REAL,
+    last_failure_at REAL,
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    job_id TEXT,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    code TEXT,
+    latency_ms INTEGER,
+    response_head TEXT,
+    body_sha256 TEXT NOT NULL,
+    signed_at INTEGER,
+    attempted_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, attempted_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_webhook ON webhook_deliveries (webhook_id);
 """
 
 

@@ -1,35 +1,35 @@
-"""Sign and POST one event to one endpoint, following no redirects.
+"""Messages and attempts: what is sent to an endpoint, and what one try of it gave.
 
-The body bytes are fixed by the event (canonical JSON), and the ``webhook-id``
+The body bytes are fixed by the event (canonical JSON) and the ``webhook-id``
 by the event and endpoint, so every attempt and replay carries the same id and
-body while the timestamp and signature are fresh.
+body; only ``webhook-timestamp`` and the signatures are made fresh per attempt.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import email.utils
 import hashlib
-import http.client
-import ipaddress
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from scf_worker.retry.policy import PermanentError, TransientError, is_retryable_status, parse_retry_after
-from scf_worker.runtime.config import WebhookEndpoint
-from scf_worker.webhooks.signing import decode_secret, signature_headers
+from scf_worker.retry.policy import is_retryable_status
 
 RESPONSE_KEEP_BYTES = 1024
 
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    webhook_id: str
-    status: int
-    latency_ms: int
-    response_head: str
+DELIVERED = "delivered"
+FAILED = "failed"            # the receiver answered a retryable status
+REJECTED = "rejected"        # the receiver answered a status retrying cannot fix
+GONE = "gone"                # 410: the endpoint is disabled
+TIMEOUT = "timeout"
+CONNECTION_FAILED = "connection_failed"
+BLOCKED = "blocked"          # the SSRF guard refused the host; nothing was sent
+CIRCUIT_OPEN = "circuit_open"  # skipped: the endpoint's circuit breaker is open
+DISABLED = "disabled"        # skipped: the endpoint is disabled
+# Outcomes where a request reached (or tried to reach) the receiver; these move the breaker.
+SENT_OUTCOMES = frozenset({DELIVERED, FAILED, REJECTED, GONE, TIMEOUT, CONNECTION_FAILED})
+RETRYABLE_OUTCOMES = frozenset({FAILED, TIMEOUT, CONNECTION_FAILED, CIRCUIT_OPEN})
 
 
 def webhook_id_for(event: dict[str, Any], endpoint_url: str) -> str:
@@ -41,61 +41,86 @@ def body_of(event: dict[str, Any]) -> bytes:
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+@dataclass(frozen=True)
+class Message:
+    """One event for one endpoint: the id and body bytes every attempt reuses."""
+
+    webhook_id: str
+    event_name: str
+    job_id: str | None
+    body: bytes
+    body_sha256: str
+    request_id: str | None = None
+
+    @classmethod
+    def for_event(cls, event: dict[str, Any], endpoint_url: str, body: bytes | None = None) -> Message:
+        data = body_of(event) if body is None else body
+        return cls(webhook_id_for(event, endpoint_url), str(event["event"]), event.get("jobId"), data,
+                   hashlib.sha256(data).hexdigest(), event.get("requestId"))
 
 
-def check_url(url: str, allow_loopback: bool) -> tuple[str, str, int, str]:
-    """Return (scheme, host, port, path) or raise PermanentError with code ``blocked``."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "http" and not (allow_loopback and _is_loopback_host(host)):
-        raise PermanentError("blocked", "plain HTTP is allowed only to loopback in local runs")
-    if parts.scheme not in ("http", "https") or not host:
-        raise PermanentError("blocked", "webhook URL must be https://host/...")
-    if _is_loopback_host(host) and not allow_loopback:
-        raise PermanentError("blocked", "loopback targets are blocked")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, host, port, path
+@dataclass(frozen=True)
+class Attempt:
+    """One try at delivering a message, as stored in ``webhook_deliveries``.
+
+    ``response_head`` holds at most the first 1 KB of the response body, with
+    the signatures of this attempt and any registered secret masked out.
+    """
+
+    webhook_id: str
+    endpoint_id: str
+    event_name: str
+    job_id: str | None
+    outcome: str
+    body_sha256: str
+    attempted_at: float
+    status: int | None = None
+    code: str | None = None
+    latency_ms: int | None = None
+    response_head: str | None = None
+    signed_at: int | None = None
+    retry_after_ms: int | None = None
+    detail: str = ""
+
+    @classmethod
+    def begin(cls, endpoint_id: str, message: Message, attempted_at: float) -> Attempt:
+        """Return an attempt with no outcome yet; ``finish`` fills in what happened."""
+        return cls(message.webhook_id, endpoint_id, message.event_name, message.job_id, "pending",
+                   message.body_sha256, attempted_at)
+
+    def finish(self, outcome: str, **fields: Any) -> Attempt:
+        return dataclasses.replace(self, outcome=outcome, **fields)
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome == DELIVERED
+
+    @property
+    def retryable(self) -> bool:
+        return self.outcome in RETRYABLE_OUTCOMES
 
 
-def deliver(event: dict[str, Any], endpoint: WebhookEndpoint, allow_loopback: bool,
-            timeout_seconds: float, clock: Callable[[], float] = time.time,
-            extra_headers: dict[str, str] | None = None) -> DeliveryResult:
-    """POST the signed event; raise TransientError or PermanentError on failure."""
-    scheme, host, port, path = check_url(endpoint.url, allow_loopback)
-    body = body_of(event)
-    webhook_id = webhook_id_for(event, endpoint.url)
-    keys = [decode_secret(secret) for secret in endpoint.secrets]
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "scf-worker-webhooks/1",
-        **(extra_headers or {}),
-        **signature_headers(keys, webhook_id, int(clock()), body),
-    }
-    connection_class = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(host, port, timeout=timeout_seconds)
-    started = time.monotonic()
-    try:
-        connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        head = response.read(RESPONSE_KEEP_BYTES).decode("utf-8", "replace")
-        status = response.status
-        retry_after = response.getheader("Retry-After")
-    except (OSError, http.client.HTTPException) as exc:
-        raise TransientError("connection_failed", f"{type(exc).__name__} posting to {host}") from None
-    finally:
-        connection.close()
-    latency_ms = int((time.monotonic() - started) * 1000)
+def outcome_for_status(status: int) -> str:
     if 200 <= status < 300:
-        return DeliveryResult(webhook_id, status, latency_ms, head)
+        return DELIVERED
+    if status == 410:
+        return GONE
     if is_retryable_status(status):
-        retry_after_ms = parse_retry_after(retry_after, clock())
-        raise TransientError(f"http_{status}", f"receiver answered {status}", retry_after_ms)
-    raise PermanentError(f"http_{status}", f"receiver answered {status}")
+        return FAILED
+    return REJECTED
+
+
+def parse_retry_after(value: str | None, now: float) -> int | None:
+    """Return a ``Retry-After`` value (delta-seconds or HTTP-date) in ms from ``now``, or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return int(value) * 1000
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0, int((when.timestamp() - now) * 1000))

@@ -1,5 +1,7 @@
 """Errors of the webhook capability."""
 
+from __future__ import annotations
+
 
 class WebhookError(Exception):
     """Base class for webhook failures."""
@@ -11,3 +13,20 @@ class InvalidSecret(WebhookError):
 
 class VerificationError(WebhookError):
     """A signature is missing, malformed, stale or does not match."""
+
+
+class BlockedTarget(WebhookError):
+    """The SSRF guard refused a webhook host; ``category`` names the rule that matched.
+
+    The message names the host and never the full URL, whose path or query may
+    carry a token.
+    """
+
+    def __init__(self, host: str, category: str, reason: str) -> None:
+        self.host = host
+        self.category = category
+        super().__init__(f"webhook host {host} {reason}")
+
+
+class EndpointNotFound(WebhookError):
+    """No configured or stored endpoint has the given id or URL."""
