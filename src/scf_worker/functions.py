@@ -28,6 +28,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("cos-callback", "scf_worker.handlers.cos_callback", "/cos/callback"),
         FunctionSpec("transcode", "scf_worker.handlers.transcode"),
         FunctionSpec("webhook-forward", "scf_worker.handlers.webhook_forward"),
+        FunctionSpec("media-import", "scf_worker.handlers.media_import", "/batch/import"),
+        FunctionSpec("reconcile", "scf_worker.handlers.reconcile"),
     )
 }
 
