@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES = ("demo", "worker")
+SUBCOMMAND_MODULES = ("demo", "worker", "batch", "reconcile")
 
 
 def build_parser() -> argparse.ArgumentParser:
