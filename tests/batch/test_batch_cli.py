@@ -82,8 +82,7 @@ def test_import_stored_manifest_in_chinese(sources: Path, batch_services: Servic
     assert f"cos://{BUCKET}/batches/list.csv.report.jsonl" in text
 
 
-def test_second_import_reports_finished_and_rerun_finds_imported(sources: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_repeat_and_rerun_import(sources: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_json(capsys, "batch", "import", str(sources))
     _, again = run_json(capsys, "batch", "import", str(sources))
     _, rerun = run_json(capsys, "batch", "import", str(sources), "--rerun")

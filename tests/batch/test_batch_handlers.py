@@ -67,7 +67,7 @@ def test_post_key_registers_and_timer_runs_it(admin_env: Services) -> None:
     assert admin_env.store.head(BUCKET, "batches/list.csv.report.jsonl") is not None
 
 
-def test_posted_csv_lands_in_inbox_and_next_tick_skips_finished(admin_env: Services) -> None:
+def test_posted_csv_runs_once(admin_env: Services) -> None:
     status, body = call(admin_env, "POST", CSV, content_type="text/csv; charset=utf-8")
     first = media_import.main_handler(samples.timer_event(), samples.context("media-import", 900_000))
     second = media_import.main_handler(samples.timer_event(), samples.context("media-import", 900_000))
@@ -126,7 +126,7 @@ def test_status_of_unknown_import_is_not_found(admin_env: Services) -> None:
 
 
 @pytest.mark.parametrize("payload", [{"manifest": 5}, {"manifest": "a/../b.csv"}, {"rerun": True}])
-def test_direct_payload_errors_are_answered_not_raised(admin_env: Services, payload: dict[str, Any]) -> None:
+def test_bad_direct_payload_returns_error(admin_env: Services, payload: dict[str, Any]) -> None:
     response = media_import.main_handler(payload, samples.context("media-import"))
     assert response["message"] == "invalid_params"
 

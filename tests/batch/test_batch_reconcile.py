@@ -114,8 +114,7 @@ def test_finds_exactly_the_seeded_problems(batch_services: Services, clock: Offs
     assert {job.job_id: job.kind for job in stuck} == seeded.stuck
 
 
-def test_run_pushes_each_once_and_second_run_finds_nothing(batch_services: Services, clock: OffsetClock,
-                                                           backend: str) -> None:
+def test_run_pushes_each_once(batch_services: Services, clock: OffsetClock, backend: str) -> None:
     seeded = seed(batch_services, clock)
     reconciler = reconciler_for(batch_services)
     before = snapshot(batch_services)
@@ -124,11 +123,11 @@ def test_run_pushes_each_once_and_second_run_finds_nothing(batch_services: Servi
     after_first = snapshot(batch_services)
     second = reconciler.run(request_id="reconcile-2")
 
-    assert (first.orphans, first.recorded, first.raced, first.gone) == (3, 3, 0, 0)
+    assert (first.orphans, first.recorded, first.raced, first.deleted) == (3, 3, 0, 0)
     assert (first.stuck_jobs, first.requeued, first.released, first.failed_jobs) == (4, 2, 1, 1)
     assert first.complete
     assert second.counts() | {"durationMs": 0} == {
-        "scannedObjects": first.scanned_objects, "orphans": 0, "recorded": 0, "raced": 0, "gone": 0,
+        "scannedObjects": first.scanned_objects, "orphans": 0, "recorded": 0, "raced": 0, "deleted": 0,
         "stuckJobs": 0, "requeued": 0, "released": 0, "failedJobs": 0, "complete": 1, "dryRun": 0,
         "durationMs": 0}
     assert snapshot(batch_services) == after_first
@@ -173,7 +172,7 @@ def test_dry_run_changes_nothing(batch_services: Services, clock: OffsetClock) -
     assert snapshot(batch_services) == before
 
 
-def test_orphan_deleted_before_recording_counts_as_gone(batch_services: Services) -> None:
+def test_orphan_deleted_before_recording_is_counted(batch_services: Services) -> None:
     class VanishingStore:
         """The bucket lists the object, but it is deleted before the HEAD."""
 
@@ -196,7 +195,7 @@ def test_orphan_deleted_before_recording_counts_as_gone(batch_services: Services
 
     summary = reconciler.run()
 
-    assert (summary.orphans, summary.gone, summary.recorded) == (1, 1, 0)
+    assert (summary.orphans, summary.deleted, summary.recorded) == (1, 1, 0)
 
 
 def test_out_of_time_run_is_incomplete(batch_services: Services, clock: OffsetClock) -> None:

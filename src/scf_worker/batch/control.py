@@ -60,8 +60,8 @@ def run_bounded(work: Callable[[Item], Result], items: Iterable[Item],
                 concurrency: int) -> list[Result]:
     """Apply ``work`` to each item with at most ``concurrency`` threads, keeping the input order.
 
-    With several threads every item runs to its end, then the first error (in
-    input order) is raised; with one thread the first error stops the rest.
+    With several threads every item runs to its end before the first error (in
+    input order) is raised. With one thread the first error stops the rest.
     Each task runs in a copy of the caller's context, so log lines keep the
     invocation's bound fields.
     """

@@ -1,9 +1,9 @@
 """Fetch an https:// source into a local file, through the SSRF guard and within the size limit.
 
 Redirects are followed only after the guard admits the new URL. The body is
-streamed to disk and the transfer stops as soon as it passes the size limit,
-whatever Content-Length said. Logs and errors name the host, never the URL,
-whose query may carry a signature.
+streamed to disk, and the transfer stops as soon as it passes the size limit,
+whatever the Content-Length header declared. Logs and errors name the host,
+never the URL, whose query may carry a signature.
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ class HttpsFetcher:
             if status in REDIRECT_STATUSES:
                 location = response.getheader("Location")
                 if not location:
-                    raise RowRejected("source_rejected", f"{admitted.host} answered {status} without"
-                                                         " a Location")
+                    raise RowRejected("source_rejected", f"{admitted.host} returned HTTP {status}"
+                                                         " without a Location header")
                 return location, None
             self._check_status(admitted.host, status)
             self._check_length(response.getheader("Content-Length"))
@@ -143,10 +143,10 @@ class HttpsFetcher:
         if status == 200:
             return
         if status in NOT_FOUND_STATUSES:
-            raise RowRejected("source_not_found", f"{host} answered {status}")
+            raise RowRejected("source_not_found", f"{host} returned HTTP {status}")
         if status >= 500 or status in (408, 425, 429):
-            raise SourceUnavailable("fetch_failed", f"{host} answered {status}")
-        raise RowRejected("source_rejected", f"{host} answered {status}")
+            raise SourceUnavailable("fetch_failed", f"{host} returned HTTP {status}")
+        raise RowRejected("source_rejected", f"{host} returned HTTP {status}")
 
     def _check_length(self, declared: str | None) -> None:
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:

@@ -112,7 +112,7 @@ class ResolvingUrlGuard:
         try:
             check_url(url, self.allow_loopback)
         except PermanentError as exc:
-            raise BlockedUrl(host, "blocked", f"is refused: {exc}") from None
+            raise BlockedUrl(host, "blocked", f"is blocked: {exc}") from None
 
         addresses = self._resolve(host, port)
         verb = "is" if addresses == [host] else "resolves to"

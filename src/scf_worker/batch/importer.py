@@ -2,10 +2,10 @@
 
 Each row goes through the same idempotent path as a real upload
 (``record_upload``), so importing a row twice, or importing an object whose
-upload event also arrives, records it once. Work is cut into chunks; after each
-chunk the checkpoint moves past every row with a final result, and a run stops
-starting rows when its deadline nears, so the next invocation resumes from the
-checkpoint.
+upload event also arrives, records it once. Work is cut into chunks. After each
+chunk the checkpoint moves past every row with a final result. A run stops
+starting rows when its deadline nears, and the next invocation resumes from
+the checkpoint.
 """
 
 from __future__ import annotations
@@ -176,8 +176,8 @@ class Importer:
         """Run an import from its checkpoint until it is done or the deadline nears.
 
         A finished import is left alone unless ``rerun`` starts a new pass.
-        Raise ImportBusy while another invocation holds it; errors of the
-        state or object store propagate, leaving the checkpoint for a retry.
+        Raise ImportBusy while another invocation has the lease. Errors of the
+        state or object store propagate and leave the checkpoint for a retry.
         """
         progress = progress or NullProgress()
         data: bytes | None = None
@@ -221,10 +221,10 @@ def check_target_key(key: str, settings: Settings, batch: BatchSettings) -> None
     problem = key_problem(key)
     if problem:
         raise RowRejected("invalid_key", f"the target key {problem}")
-    for reserved, what in ((settings.output_prefix, "transcode outputs (OUTPUT_PREFIX)"),
-                           (batch.manifest_prefix, "manifests (IMPORT_MANIFEST_PREFIX)")):
+    for reserved, purpose in ((settings.output_prefix, "transcode outputs (OUTPUT_PREFIX)"),
+                              (batch.manifest_prefix, "manifests (IMPORT_MANIFEST_PREFIX)")):
         if key.startswith(reserved):
-            raise RowRejected("invalid_key", f"the target key is under {reserved}, the prefix for {what}")
+            raise RowRejected("invalid_key", f"the target key is under {reserved}, the prefix for {purpose}")
 
 
 class _ImportRun:
@@ -241,9 +241,9 @@ class _ImportRun:
         self.processed: Counter[str] = Counter()
         self.scratch = importer.scratch
         self._lock = Lock()
-        # SQLite lets one writer in at a time and makes the others poll with growing
-        # sleeps; queueing this run's writes on a lock avoids that stall. Other
-        # stores take concurrent transactions.
+        # SQLite admits one writer at a time and makes the others poll with growing
+        # sleeps. Queueing this run's writes on a lock avoids that stall. MySQL
+        # takes concurrent transactions.
         self._writes: AbstractContextManager[Any] = (
             Lock() if importer.jobs.db.dialect == "sqlite" else nullcontext())
 
@@ -407,7 +407,7 @@ class _ImportRun:
         return key
 
     def _store(self, local: Path, key: str, mime: str, size: int) -> tuple[str, bool]:
-        """Upload unless the key already holds this content; return (ETag, whether this run stored it)."""
+        """Upload unless the key already contains this content; return (ETag, whether this run stored it)."""
         importer = self.importer
         digest = _md5_file(local)
         existing = importer.store.head(importer.bucket, key)

@@ -1,9 +1,9 @@
 """Import checkpoints and per-row results in the state store.
 
-``batch_imports`` holds one record per manifest version: the pass number, the
-checkpoint (``next_row``: every row before it has a final result) and a lease,
-so two invocations never work on the same import. ``batch_rows`` holds each
-row's result for the current pass. A row is marked ``pending`` before anything
+``batch_imports`` contains one record per manifest version: the pass number,
+the checkpoint (``next_row``, before which every row has a final result) and a
+lease, so two invocations never work on the same import. ``batch_rows``
+contains each row's result for the current pass. A row is marked ``pending`` before anything
 is stored or recorded for it; a resumed run that finds a pending row knows the
 earlier attempt may have stored and recorded the object already.
 """
@@ -52,7 +52,7 @@ class ImportRecord:
 
 @dataclass(frozen=True)
 class RowResult:
-    """What happened to one manifest row in one pass."""
+    """Outcome of one manifest row in one pass."""
 
     index: int
     status: str
@@ -146,12 +146,12 @@ class ImportLedger:
                     " WHERE import_id = ? AND status <> 'running'",
                     (now, import_id),
                 )
-            taken = tx.execute(
+            claimed = tx.execute(
                 "UPDATE batch_imports SET lease_owner = ?, lease_until = ?, updated_at = ?"
                 " WHERE import_id = ? AND (lease_until IS NULL OR lease_until <= ?)",
                 (owner, now + lease_seconds, now, import_id, now),
             )
-            if not taken:
+            if not claimed:
                 rows = tx.query("SELECT lease_until FROM batch_imports WHERE import_id = ?", (import_id,))
                 until = rows[0]["lease_until"] if rows else now
                 raise ImportBusy(f"import {import_id} is being processed by another invocation;"

@@ -20,7 +20,8 @@ from scf_worker.batch.errors import ManifestError, RowRejected
 from scf_worker.storage.base import check_key
 from scf_worker.storage.errors import InvalidObjectKey
 
-# COS limits object keys to 850 bytes of UTF-8.
+# COS limits object keys to 850 bytes of UTF-8 (COS "Object Overview",
+# cloud.tencent.com/document/product/436/13324).
 MAX_KEY_BYTES = 850
 MAX_SOURCE_CHARS = 4096
 KNOWN_FIELDS = ("source", "key", "id")

@@ -25,7 +25,7 @@ WOULD_IMPORT = "would_import"
 
 @dataclass
 class ImportPreview:
-    """What a real run would do with each row, as far as can be told without downloading."""
+    """Expected outcome of each row, from the checks that need no download."""
 
     manifest: str
     total_rows: int

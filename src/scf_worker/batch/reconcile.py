@@ -8,11 +8,11 @@ Two kinds of findings:
   ``record_upload``, the path a delivered event takes, so a late event or a
   second reconcile run records nothing more.
 - stuck transcode jobs: ``scheduled`` with no queue message, ``running`` with
-  no queue message for longer than a transcode may run, or holding a queue
-  message whose lease expired. The first two get a new queue message (or are
-  failed and dead-lettered when their attempts are spent); an expired lease is
-  released so the message is delivered again. A job run twice is harmless:
-  the transcode function skips jobs that already finished.
+  no queue message for longer than a transcode may run, or leased to a
+  consumer whose lease expired. The first two kinds get a new queue message,
+  or are failed and dead-lettered when their attempts are spent. An expired
+  lease is released, so the message is delivered again. Running a job twice
+  is harmless, because the transcode function skips jobs that already finished.
 """
 
 from __future__ import annotations
@@ -66,14 +66,14 @@ class StuckJob:
 
 @dataclass
 class ReconcileSummary:
-    """What one reconcile run found and did."""
+    """Counts and findings of one reconcile run."""
 
     dry_run: bool
     scanned_objects: int = 0
     orphans: int = 0
     recorded: int = 0
     raced: int = 0
-    gone: int = 0
+    deleted: int = 0
     stuck_jobs: int = 0
     requeued: int = 0
     released: int = 0
@@ -86,7 +86,7 @@ class ReconcileSummary:
     def counts(self) -> dict[str, int]:
         """Return the numbers only, flat, as the metric line carries them."""
         return {"scannedObjects": self.scanned_objects, "orphans": self.orphans,
-                "recorded": self.recorded, "raced": self.raced, "gone": self.gone,
+                "recorded": self.recorded, "raced": self.raced, "deleted": self.deleted,
                 "stuckJobs": self.stuck_jobs, "requeued": self.requeued, "released": self.released,
                 "failedJobs": self.failed_jobs, "complete": int(self.complete),
                 "dryRun": int(self.dry_run), "durationMs": self.duration_ms}
@@ -202,16 +202,16 @@ class Reconciler:
         summary.scanned_objects, summary.orphan_keys = self.find_orphans()
         summary.stuck = self.find_stuck()
         summary.orphans, summary.stuck_jobs = len(summary.orphan_keys), len(summary.stuck)
-        progress.start(summary.orphans + summary.stuck_jobs)
 
         if not dry_run:
+            progress.start(summary.orphans + summary.stuck_jobs)
             outcomes = run_bounded(lambda key: self._record_orphan(key, deadline, progress, request_id),
                                    summary.orphan_keys, concurrency or self.batch.reconcile_concurrency)
             for outcome in outcomes:
                 self._count(summary, outcome)
             for job in summary.stuck:
                 self._count(summary, self._push(job, deadline, progress))
-        progress.finish()
+            progress.finish()
 
         summary.duration_ms = int((time.monotonic() - started) * 1000)
         counts: dict[str, Any] = summary.counts()
@@ -230,13 +230,13 @@ class Reconciler:
 
     def _record_orphan(self, key: str, deadline: Deadline, progress: Progress,
                        request_id: str | None) -> str | None:
-        """Record one orphan; return ``recorded``, ``raced``, ``gone``, or None when out of time."""
+        """Record one orphan; return ``recorded``, ``raced``, ``deleted``, or None when out of time."""
         if deadline.expired():
             return None
         info = self.store.head(self.bucket, key)
         if info is None:
-            log.info("orphan_gone", key=key)
-            outcome = "gone"
+            log.info("orphan_deleted", key=key)
+            outcome = "deleted"
         else:
             notice = UploadNotice(self.bucket, key, info.etag, info.size, info.content_type)
             recorded = record_upload(self.jobs, notice, request_id)

@@ -1,4 +1,4 @@
-"""Where a manifest lives (an object in the bucket, or a local file for the CLI) and where its report goes.
+"""Manifest locations (an object in the bucket, or a local file for the CLI) and their reports.
 
 The report is written next to the manifest, as ``<manifest>.report.jsonl``.
 An import is identified by the manifest's location and content, so a changed

@@ -107,14 +107,16 @@ def _print_summary(result: dict[str, Any], lang: str, ledger: Any) -> None:
     names = _status_names(lang)
     print(f"{text('batch.manifest', lang)}: {result['manifest']}")
     print(f"{text('batch.import_id', lang)}: {result['importId']}")
-    print(text("batch.state", lang, status=result["status"], pass_number=result["pass"],
-               total=result["totalRows"]))
+    status = text(f"batch.import_status.{result['status']}", lang)
+    print(text("batch.state", lang, status=status, pass_number=result["pass"], total=result["totalRows"]))
     if result.get("error"):
         print(text("batch.manifest_error", lang, error=result["error"]))
     print(f"{text('batch.totals', lang)}:")
     for status, count in sorted(result["totals"].items()):
         print(f"  {names.get(status, status):<12} {count}")
     print(text("batch.this_run", lang, count=sum(result["thisRun"].values())))
+    if result["status"] == "done" and not result["thisRun"]:
+        print(text("batch.already_done", lang))
     reasons = _reasons(ledger, result)
     if reasons:
         print(f"{text('batch.reasons', lang)}:")

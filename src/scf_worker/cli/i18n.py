@@ -26,11 +26,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "batch.status.rejected": {"zh": "已拒绝", "en": "rejected"},
     "batch.status.failed": {"zh": "失败", "en": "failed"},
     "batch.status.would_import": {"zh": "可导入", "en": "would import"},
+    "batch.import_status.done": {"zh": "已完成", "en": "done"},
+    "batch.import_status.running": {"zh": "未完成(下次运行从检查点继续)",
+                                     "en": "running (the next run resumes from the checkpoint)"},
+    "batch.import_status.failed": {"zh": "失败", "en": "failed"},
     "batch.manifest": {"zh": "清单", "en": "Manifest"},
     "batch.import_id": {"zh": "导入任务", "en": "Import"},
-    "batch.state": {"zh": "状态 {status},第 {pass_number} 轮,共 {total} 行",
+    "batch.state": {"zh": "状态:{status};第 {pass_number} 轮,共 {total} 行",
                     "en": "Status {status}, pass {pass_number}, {total} rows"},
     "batch.totals": {"zh": "本轮合计", "en": "Totals for this pass"},
+    "batch.already_done": {"zh": "该清单此前已导入完成;要再检查一遍所有行,请加 --rerun",
+                           "en": "This manifest was imported before; add --rerun to check every row"
+                                 " again"},
     "batch.this_run": {"zh": "本次运行处理 {count} 行", "en": "This run processed {count} rows"},
     "batch.report": {"zh": "逐行报告", "en": "Row report"},
     "batch.reasons": {"zh": "拒绝与失败原因", "en": "Reasons for rejected and failed rows"},
@@ -46,9 +53,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reconcile.scanned": {"zh": "扫描对象 {count} 个(前缀 {prefix})",
                           "en": "Scanned {count} objects under {prefix}"},
     "reconcile.orphans": {"zh": "缺少上传记录的对象 {orphans} 个:补记 {recorded},已被其他投递记录"
-                                " {raced},已删除 {gone}",
+                                " {raced},已删除 {deleted}",
                           "en": "Objects without an upload record: {orphans} ({recorded} recorded,"
-                                " {raced} recorded meanwhile by another delivery, {gone} deleted)"},
+                                " {raced} recorded meanwhile by another delivery, {deleted} deleted)"},
     "reconcile.stuck": {"zh": "卡住的转码任务 {stuck} 个:重新入队 {requeued},释放过期租约 {released},"
                               "次数耗尽转为失败 {failed}",
                         "en": "Stuck transcode jobs: {stuck} ({requeued} requeued, {released} expired"
@@ -59,7 +66,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                                                                          " for the next run"},
     "status.outcome.recorded": {"zh": "已补记", "en": "recorded"},
     "status.outcome.raced": {"zh": "已被记录", "en": "already recorded"},
-    "status.outcome.gone": {"zh": "已删除", "en": "deleted"},
+    "status.outcome.deleted": {"zh": "已删除", "en": "deleted"},
     "status.outcome.requeued": {"zh": "已入队", "en": "requeued"},
     "status.outcome.released": {"zh": "已释放", "en": "released"},
     "status.outcome.failed": {"zh": "已失败", "en": "failed"},

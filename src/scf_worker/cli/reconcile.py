@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     print(text("reconcile.scanned", lang, count=summary.scanned_objects,
                prefix=reconciler.batch.reconcile_prefix))
     print(text("reconcile.orphans", lang, orphans=summary.orphans, recorded=summary.recorded,
-               raced=summary.raced, gone=summary.gone))
+               raced=summary.raced, deleted=summary.deleted))
     for key in summary.orphan_keys:
         print(f"  {key}")
     print(text("reconcile.stuck", lang, stuck=summary.stuck_jobs, requeued=summary.requeued,

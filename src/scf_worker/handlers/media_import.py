@@ -4,10 +4,10 @@
   IMPORT_MANIFEST_PREFIX, until the invocation's time is nearly up. A timer
   ``Message`` of ``{"manifest": "<key>"}`` works on that manifest only.
 - Direct (async) invocation: ``{"manifest": "<key>", "rerun": false}``.
-- API Gateway ``POST /batch/import``: register a manifest (a JSON body naming
-  an object key, or the CSV / JSON lines manifest itself as the body) for the
-  timer to run; ``GET /batch/import?importId=...`` returns its progress. Both
-  need a caller listed in IMPORT_ADMIN_USERS.
+- API Gateway ``POST /batch/import``: register a manifest for the timer to
+  run. The body is JSON naming an object key, or the CSV / JSON lines manifest
+  itself. ``GET /batch/import?importId=...`` returns an import's progress.
+  Both need a caller listed in IMPORT_ADMIN_USERS.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         imports = _run(get_services(), event, kind, invocation)
         return {"code": 0, "message": "ok", "requestId": invocation.request_id, "imports": imports}
     except InvalidPayload as exc:
-        # Answered, not raised: SCF would only retry the same payload.
+        # Returned, not raised: SCF would retry the same payload, which cannot succeed.
         code = "invalid_params"
         log.error("invalid_payload", error=str(exc))
         entry = ApiError("invalid_params").entry
