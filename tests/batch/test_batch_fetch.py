@@ -90,6 +90,13 @@ def test_redirect_limit(media_server: MediaServer, resolver: Resolver, tmp_path:
     assert "redirects" in caught.value.detail
 
 
+def test_non_ascii_path_is_requested_encoded(media_server: MediaServer, resolver: Resolver,
+                                              tmp_path: Path) -> None:
+    media_server.routes["/%E7%89%87%E5%A4%B4.mp4"] = (200, {}, media_bytes("mp4", "intro"))
+    fetcher(media_server, resolver).fetch(media_server.url("/片头.mp4"), tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == media_bytes("mp4", "intro")
+
+
 def test_certificate_for_other_name_fails(media_server: MediaServer, resolver: Resolver,
                                           tmp_path: Path) -> None:
     resolver.answers["other.import.test"] = ["127.0.0.1"]

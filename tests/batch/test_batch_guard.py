@@ -104,6 +104,12 @@ def test_admitted_url_pins_resolved_addresses() -> None:
     assert admitted.addresses == ("127.0.0.1", "::1")
 
 
+def test_target_percent_encodes_non_ascii() -> None:
+    guard = ResolvingUrlGuard(True, Resolver({"cdn.import.test": ["127.0.0.1"]}))
+    admitted = guard.admit("https://cdn.import.test/视频/第 1 集.mp4?sign=a%2Fb&t=1")
+    assert admitted.target == "/%E8%A7%86%E9%A2%91/%E7%AC%AC%201%20%E9%9B%86.mp4?sign=a%2Fb&t=1"
+
+
 def test_unknown_host_is_unavailable_not_blocked() -> None:
     with pytest.raises(SourceUnavailable) as caught:
         ResolvingUrlGuard(True, Resolver()).admit("https://gone.import.test/a.mp4")

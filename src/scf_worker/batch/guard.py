@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from scf_worker.batch.errors import BlockedUrl, SourceUnavailable
 from scf_worker.retry.policy import PermanentError
@@ -26,6 +26,9 @@ from scf_worker.webhooks.delivery import check_url
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Characters a request target keeps as written; anything else (non-ASCII, spaces)
+# is percent-encoded as UTF-8, the way browsers send such links.
+_TARGET_SAFE = "/%:@!$&'()*+,;=~?"
 
 
 @dataclass(frozen=True)
@@ -115,15 +118,15 @@ class ResolvingUrlGuard:
             raise BlockedUrl(host, "blocked", f"is blocked: {exc}") from None
 
         addresses = self._resolve(host, port)
-        verb = "is" if addresses == [host] else "resolves to"
         for raw in addresses:
             category = blocked_category(ipaddress.ip_address(raw), self.allow_loopback)
             if category is not None:
-                # One refused address refuses the whole answer: a mixed answer is how
-                # DNS rebinding reaches an internal address on a later connection.
-                raise BlockedUrl(host, category, f"{verb} {raw}, a {category.replace('_', '-')} address"
-                                                 " that imports may not reach")
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                # One blocked address blocks the whole answer, because a mixed answer is
+                # how DNS rebinding reaches an internal address on a later connection.
+                kind = f"a {category.replace('_', '-')} address that imports may not reach"
+                detail = f"is {kind}" if addresses == [host] else f"resolves to {raw}, {kind}"
+                raise BlockedUrl(host, category, detail)
+        target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_TARGET_SAFE)
         return AdmittedUrl(host, port, target, tuple(addresses))
 
     def _resolve(self, host: str, port: int) -> list[str]:

@@ -377,7 +377,17 @@ class _ImportRun:
         assert row.source is not None
         importer = self.importer
         if row.is_url:
-            importer.fetcher.fetch(row.source, local)
+            try:
+                importer.fetcher.fetch(row.source, local)
+            except (RowRejected, SourceUnavailable):
+                raise
+            except Exception as exc:  # noqa: BLE001 (one odd URL must not stall the whole import)
+                # The error text and the traceback may quote the URL and its signature,
+                # so only the class is logged.
+                error_class = type(exc).__name__
+                log.error("import_fetch_error", importId=self.import_id, row=row.number,
+                          errorClass=error_class)
+                raise SourceUnavailable("fetch_failed", f"fetching failed with {error_class}") from None
             return None
         limit = importer.batch.max_source_bytes
         info = importer.store.head(importer.bucket, row.source)
