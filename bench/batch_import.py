@@ -69,7 +69,8 @@ def environment(workdir: Path) -> None:
 
 def build_importer(client_context: ssl.SSLContext | None) -> Any:
     from scf_worker.app import get_services, reset_services
-    from scf_worker.batch import HttpsFetcher, Importer, ResolvingUrlGuard
+    from scf_worker.batch import Importer, ResolvingUrlGuard
+    from scf_worker.batch.fetch import HttpsFetcher
     from scf_worker.batch.wiring import batch_settings
 
     reset_services()

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from scf_worker.app import Services, get_services, reset_services
-from scf_worker.batch import HttpsFetcher, Importer, ResolvingUrlGuard, load_batch_settings
+from scf_worker.batch import Importer, ResolvingUrlGuard, load_batch_settings
+from scf_worker.batch.fetch import HttpsFetcher
 from scf_worker.observability import logging as obs_logging
 from scf_worker.runtime.config import load_settings
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scf_worker.batch import BlockedUrl, HttpsFetcher, ResolvingUrlGuard, RowRejected, SourceUnavailable
-from scf_worker.batch.fetch import describe_url
+from scf_worker.batch import BlockedUrl, ResolvingUrlGuard, RowRejected, SourceUnavailable
+from scf_worker.batch.fetch import HttpsFetcher, describe_url
 
 from .batch_support import MEDIA_HOST, UNSPECIFIED, MediaServer, Resolver, media_bytes
 

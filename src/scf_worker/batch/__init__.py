@@ -1,4 +1,8 @@
-"""Batch work on timers: manifest imports (media-import) and upload reconciliation (reconcile)."""
+"""Batch work on timers: manifest imports (media-import) and upload reconciliation (reconcile).
+
+``HttpsFetcher`` lives in ``scf_worker.batch.fetch``, outside this list, because
+importing it loads http.client and ssl, which reconcile never needs.
+"""
 
 from scf_worker.batch.config import BatchSettings, load_batch_settings
 from scf_worker.batch.control import (
@@ -18,11 +22,11 @@ from scf_worker.batch.errors import (
     RowRejected,
     SourceUnavailable,
 )
-from scf_worker.batch.fetch import HttpsFetcher, describe_url
-from scf_worker.batch.guard import AdmittedUrl, ResolvingUrlGuard, UrlGuard, blocked_category
+from scf_worker.batch.guard import AdmittedUrl, ResolvingUrlGuard, UrlGuard, blocked_category, describe_url
 from scf_worker.batch.importer import Importer, ImportSummary
 from scf_worker.batch.ledger import ImportLedger, ImportRecord, RowResult
 from scf_worker.batch.manifest import ManifestRow, parse_manifest
+from scf_worker.batch.preview import ImportPreview, preview_import
 from scf_worker.batch.reconcile import Reconciler, ReconcileSummary, StuckJob
 from scf_worker.batch.sniff import detect_media_type
 from scf_worker.batch.sources import ManifestRef
@@ -34,9 +38,9 @@ __all__ = [
     "BatchSettings",
     "BlockedUrl",
     "Deadline",
-    "HttpsFetcher",
     "ImportBusy",
     "ImportLedger",
+    "ImportPreview",
     "ImportRecord",
     "ImportSummary",
     "Importer",
@@ -60,5 +64,6 @@ __all__ = [
     "detect_media_type",
     "load_batch_settings",
     "parse_manifest",
+    "preview_import",
     "run_bounded",
 ]

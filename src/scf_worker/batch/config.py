@@ -97,7 +97,7 @@ def load_batch_settings(settings: Settings, environ: Mapping[str, str] | None = 
         raise ConfigError("RECONCILE_PREFIX",
                           "a prefix such as uploads/, because COS_ALLOWED_PREFIX starts with ${userId}")
 
-    return BatchSettings(
+    batch = BatchSettings(
         manifest_prefix=_prefix(env, "IMPORT_MANIFEST_PREFIX", "imports/manifests/"),
         target_prefix=_prefix(env, "IMPORT_TARGET_PREFIX", "imports/"),
         max_source_bytes=_int(env, "IMPORT_MAX_BYTES", settings.max_upload_bytes, 1, 5 * 1024**3),
@@ -116,3 +116,9 @@ def load_batch_settings(settings: Settings, environ: Mapping[str, str] | None = 
         running_lease_seconds=_int(env, "RECONCILE_RUNNING_LEASE_SEC", DEFAULT_RUNNING_LEASE_SECONDS,
                                    60, 7 * 86_400),
     )
+    # The lease is renewed after each row, so it must outlast the slowest row.
+    slowest_row_seconds = batch.row_margin_ms // 1000
+    if batch.lease_seconds <= slowest_row_seconds:
+        raise ConfigError("IMPORT_LEASE_SEC", f"more than {slowest_row_seconds} seconds"
+                          " (IMPORT_FETCH_TOTAL_SEC plus 30)", str(batch.lease_seconds))
+    return batch

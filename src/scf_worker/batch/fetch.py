@@ -1,6 +1,7 @@
 """Fetch an https:// source into a local file, through the SSRF guard and within the size limit.
 
-Redirects are followed only after the guard admits the new URL. The body is
+Importing this module loads http.client and ssl, so the importer imports it on
+first use. Redirects are followed only after the guard admits the new URL. The body is
 streamed to disk, and the transfer stops as soon as it passes the size limit,
 whatever the Content-Length header declared. Logs and errors name the host,
 never the URL, whose query may carry a signature.
@@ -15,10 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from scf_worker.batch.errors import RowRejected, SourceUnavailable
-from scf_worker.batch.guard import AdmittedUrl, UrlGuard
+from scf_worker.batch.guard import AdmittedUrl, UrlGuard, describe_url
+
+__all__ = ["Fetched", "HttpsFetcher", "describe_url"]
 
 READ_BYTES = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -32,19 +35,6 @@ class Fetched:
 
     size: int
     declared_type: str | None
-
-
-def describe_url(url: str) -> str:
-    """Return the URL without user info, query or fragment, for reports and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"[:300]
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):

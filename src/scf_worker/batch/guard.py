@@ -21,7 +21,6 @@ from urllib.parse import quote, urlsplit
 
 from scf_worker.batch.errors import BlockedUrl, SourceUnavailable
 from scf_worker.retry.policy import PermanentError
-from scf_worker.webhooks.delivery import check_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -45,6 +44,19 @@ class UrlGuard(Protocol):
     """Decide whether a source URL may be fetched; raise BlockedUrl when it may not."""
 
     def admit(self, url: str) -> AdmittedUrl: ...
+
+
+def describe_url(url: str) -> str:
+    """Return the URL without user info, query or fragment, for reports and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"[:300]
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -112,6 +124,9 @@ class ResolvingUrlGuard:
             raise BlockedUrl(host, "scheme", "is not an https:// URL")
         if parts.username is not None or parts.password is not None:
             raise BlockedUrl(host, "credentials", "carries user credentials in the URL")
+        # Imported here: the webhook module loads http.client, which reconcile never needs.
+        from scf_worker.webhooks.delivery import check_url
+
         try:
             check_url(url, self.allow_loopback)
         except PermanentError as exc:

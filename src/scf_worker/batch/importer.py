@@ -22,13 +22,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scf_worker.batch.config import MANIFEST_SUFFIXES, REPORT_SUFFIX, BatchSettings
 from scf_worker.batch.control import NO_DEADLINE, Deadline, NullProgress, Progress, run_bounded
-from scf_worker.batch.errors import ImportBusy, ManifestError, RowRejected, SourceUnavailable
-from scf_worker.batch.fetch import HttpsFetcher, describe_url
-from scf_worker.batch.guard import ResolvingUrlGuard, UrlGuard
+from scf_worker.batch.errors import ImportBusy, LeaseLost, ManifestError, RowRejected, SourceUnavailable
+from scf_worker.batch.guard import ResolvingUrlGuard, UrlGuard, describe_url
 from scf_worker.batch.ledger import (
     ROW_ALREADY_IMPORTED,
     ROW_FAILED,
@@ -52,6 +51,9 @@ from scf_worker.observability.logging import get_logger
 from scf_worker.runtime.config import Settings
 from scf_worker.storage.base import ObjectInfo, ObjectStore
 from scf_worker.storage.errors import ObjectNotFound
+
+if TYPE_CHECKING:
+    from scf_worker.batch.fetch import HttpsFetcher
 
 log = get_logger(__name__)
 
@@ -84,6 +86,7 @@ class Importer:
     def __init__(self, settings: Settings, batch: BatchSettings, jobs: JobStore, store: ObjectStore,
                  scratch: Path, clock: Callable[[], float] = time.time,
                  guard: UrlGuard | None = None, fetcher: HttpsFetcher | None = None) -> None:
+        """Build an importer; the HTTPS fetcher is built on first use unless given."""
         self.settings = settings
         self.batch = batch
         self.jobs = jobs
@@ -91,9 +94,17 @@ class Importer:
         self.scratch = scratch
         self.ledger = ImportLedger(jobs.db, clock)
         self.guard = guard or ResolvingUrlGuard(batch.allow_loopback)
-        self.fetcher = fetcher or HttpsFetcher(self.guard, batch.max_source_bytes,
-                                               batch.fetch_timeout_seconds, batch.fetch_total_seconds,
-                                               batch.max_redirects)
+        self._fetcher = fetcher
+
+    @property
+    def fetcher(self) -> HttpsFetcher:
+        if self._fetcher is None:
+            from scf_worker.batch.fetch import HttpsFetcher
+
+            batch = self.batch
+            self._fetcher = HttpsFetcher(self.guard, batch.max_source_bytes, batch.fetch_timeout_seconds,
+                                         batch.fetch_total_seconds, batch.max_redirects)
+        return self._fetcher
 
     @property
     def bucket(self) -> str:
@@ -166,6 +177,8 @@ class Importer:
                 summaries.append(self.run(ref, deadline, request_id=request_id))
             except ImportBusy as exc:
                 log.info("import_busy", manifest=ref.url, reason=str(exc))
+            except LeaseLost as exc:
+                log.warning("import_lease_lost", manifest=ref.url, reason=str(exc))
         return summaries
 
     # Running imports

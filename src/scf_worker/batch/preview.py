@@ -15,7 +15,7 @@ from typing import Any
 
 from scf_worker.batch.control import NullProgress, Progress, run_bounded
 from scf_worker.batch.errors import RowRejected, SourceUnavailable
-from scf_worker.batch.fetch import describe_url
+from scf_worker.batch.guard import describe_url
 from scf_worker.batch.importer import Importer, check_target_key
 from scf_worker.batch.manifest import ManifestRow, parse_manifest
 from scf_worker.batch.sources import ManifestRef, read_manifest

@@ -119,6 +119,8 @@ class Reconciler:
 
     def find_orphans(self) -> tuple[int, list[str]]:
         """Return how many objects were scanned and the keys that have no upload record."""
+        # NOTE: every run lists the whole prefix. That suits buckets up to some hundred
+        # thousand uploads; beyond that, narrow RECONCILE_PREFIX (for example by day).
         keys = [key for key in self.store.list_keys(self.bucket, self.batch.reconcile_prefix)
                 if self._is_upload(key)]
         recorded: set[str] = set()
