@@ -106,31 +106,33 @@ def test_thousand_rows_import_950_and_report_50(batch_services: Services, make_i
         "req-import-1"}
 
 
-def test_rerun_imports_nothing_new(batch_services: Services, make_importer: ImporterFactory,
-                                   media_server: MediaServer, resolver: Resolver) -> None:
-    seeded = seed_manifest(batch_services.store, BUCKET, media_server, rows=200,
+def test_thousand_rows_rerun_imports_nothing(batch_services: Services, make_importer: ImporterFactory,
+                                             media_server: MediaServer, resolver: Resolver) -> None:
+    seeded = seed_manifest(batch_services.store, BUCKET, media_server,
                            blocked_hosts=with_blocked_names(resolver))
-    ref = store_manifest(batch_services, "imports/manifests/small.csv", seeded.csv)
+    ref = store_manifest(batch_services, MANIFEST_KEY, seeded.csv)
     importer = make_importer()
     first = importer.run(ref)
     counts = pipeline_counts(batch_services)
     fetches = len(media_server.requests)
 
     repeat = importer.run(ref)
+    fetches_after_repeat = len(media_server.requests)
     rerun = importer.run(ref, rerun=True)
 
-    assert first.totals == {"imported": 190, "rejected": 10}
+    assert first.totals == {"imported": 950, "rejected": 50}
     assert repeat.status == "done"
     assert repeat.processed == {}
     assert repeat.pass_number == 1
+    assert fetches_after_repeat == fetches
     assert rerun.status == "done"
     assert rerun.pass_number == 2
-    assert rerun.processed == {"already_imported": 190, "rejected": 10}
-    assert rerun.totals == {"already_imported": 190, "rejected": 10}
+    assert rerun.processed == {"already_imported": 950, "rejected": 50}
+    assert rerun.totals == {"already_imported": 950, "rejected": 50}
     assert pipeline_counts(batch_services) == counts
     assert len(media_server.requests) > fetches
     report = read_report(batch_services, ref)
-    assert Counter(line["status"] for line in report) == {"already_imported": 190, "rejected": 10}
+    assert Counter(line["status"] for line in report) == {"already_imported": 950, "rejected": 50}
 
 
 def test_deadline_pauses_and_next_run_resumes(batch_services: Services, make_importer: ImporterFactory,
