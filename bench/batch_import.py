@@ -1,10 +1,11 @@
 """Throughput of media-import and reconcile on the embedded defaults (SQLite state, folder store).
 
-Each case runs in a fresh temp directory. The cases are an import of ROWS
-manifest rows whose sources are objects in the bucket (copied to new keys),
-an import of ROWS https:// sources from a loopback HTTPS server in this
-process, and a reconcile over ROWS recorded objects plus ORPHANS objects
-without a record. The server's TLS handshakes share the CPU with the importer.
+Each case runs in a fresh temp directory. There are three cases:
+
+- an import of ROWS rows whose sources are objects in the bucket, copied to new keys;
+- an import of ROWS https:// sources from a loopback HTTPS server in this process,
+  whose TLS handshakes share the CPU with the importer;
+- a reconcile over ROWS recorded objects plus ORPHANS objects without a record.
 
 Usage: python bench/batch_import.py [--rows 1000] [--orphans 100] [--concurrency 1 4]
 """

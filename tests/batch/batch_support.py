@@ -64,10 +64,10 @@ class Resolver:
     """Name → addresses; names not listed fail as the system resolver would."""
 
     answers: dict[str, list[str]] = field(default_factory=dict)
-    asked: list[str] = field(default_factory=list)
+    queried: list[str] = field(default_factory=list)
 
     def __call__(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
+        self.queried.append(host)
         if host not in self.answers:
             raise OSError(f"unknown host {host}")
         return self.answers[host]

@@ -1,7 +1,7 @@
 """The import SSRF guard: address rules as pure data, and URL admission with a test resolver.
 
-No test here opens a connection: the guard only classifies addresses and asks
-the resolver it was given.
+No test here opens a connection, because the guard only classifies addresses
+and calls the resolver it was given.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_url_rules_apply_before_resolution(url: str, category: str) -> None:
     with pytest.raises(BlockedUrl) as caught:
         ResolvingUrlGuard(False, resolver).admit(url)
     assert caught.value.category == category
-    assert resolver.asked == []
+    assert resolver.queried == []
 
 
 @pytest.mark.parametrize(("answers", "category"), [
@@ -88,7 +88,7 @@ def test_any_refused_address_refuses_the_answer(answers: list[str], category: st
 
 
 @pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "0177.0.0.1"])
-def test_numeric_ipv4_spellings_resolve_to_loopback_and_are_blocked(host: str) -> None:
+def test_numeric_ipv4_spellings_are_blocked(host: str) -> None:
     # The system resolver parses these spellings itself; no DNS query is sent.
     with pytest.raises(BlockedUrl) as caught:
         ResolvingUrlGuard(False, system_resolver).admit(f"https://{host}/a.mp4")

@@ -210,12 +210,12 @@ def test_target_with_other_content_is_not_overwritten(batch_services: Services,
     summary = make_importer().run(ref)
 
     report = read_report(batch_services, ref)
-    kept = store.head(BUCKET, "uploads/x/a.mp4")
+    target = store.head(BUCKET, "uploads/x/a.mp4")
     assert summary.totals == {"rejected": 2}
     assert [line["reason"] for line in report] == ["target_exists", "invalid_key"]
     assert "OUTPUT_PREFIX" in report[1]["detail"]
-    assert kept is not None
-    assert kept.etag == hashlib.md5(media_bytes("mp4", "old"), usedforsecurity=False).hexdigest()
+    assert target is not None
+    assert target.etag == hashlib.md5(media_bytes("mp4", "old"), usedforsecurity=False).hexdigest()
 
 
 def test_unavailable_source_fails_row_and_rerun_retries_it(batch_services: Services,

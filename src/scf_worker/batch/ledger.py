@@ -3,9 +3,9 @@
 ``batch_imports`` contains one record per manifest version: the pass number,
 the checkpoint (``next_row``, before which every row has a final result) and a
 lease, so two invocations never work on the same import. ``batch_rows``
-contains each row's result for the current pass. A row is marked ``pending`` before anything
-is stored or recorded for it; a resumed run that finds a pending row knows the
-earlier attempt may have stored and recorded the object already.
+contains each row's result for the current pass. A row is marked ``pending``
+before anything is stored or recorded for it. A pending row found by a resumed
+run means the earlier attempt may have stored and recorded the object already.
 """
 
 from __future__ import annotations

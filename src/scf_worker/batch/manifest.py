@@ -1,8 +1,8 @@
 """Manifest parsing: CSV with a header row, or JSON lines, into rows to import.
 
-Every row names a ``source`` (an object key in the bucket, or an https:// URL)
-and may name the target ``key`` and a row ``id``; any other column or field is
-kept as metadata for the report. Problems a row shows on its own (no source,
+Every row names a ``source``, which is an object key in the bucket or an
+https:// URL. A row may also name the target ``key`` and a row ``id``. Any
+other column or field is kept as metadata for the report. Problems a row shows on its own (no source,
 a malformed line, an unsafe or repeated key) are found here, so they are
 reported even in a dry run; whether a source exists, fits the size limit and
 is media is only known when the row is processed.
