@@ -45,6 +45,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {
                      required_env=("STATE_URL", "WEBHOOK_ENDPOINTS"), consumes_queue=True),
         FunctionSpec("dlq-replay", "scf_worker.handlers.dlq_replay", None, DLQ_REPLAY_TIMEOUT,
                      required_env=("STATE_URL",)),
+        FunctionSpec("media-import", "scf_worker.handlers.media_import", "/batch/import", 900,
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL")),
+        FunctionSpec("reconcile", "scf_worker.handlers.reconcile", None, 300,
+                     required_env=("COS_BUCKET", "COS_REGION", "STATE_URL")),
     )
 }
 

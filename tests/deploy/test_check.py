@@ -117,14 +117,14 @@ def test_check_reports_unreadable_json_by_file(project: Path) -> None:
 
 
 def test_check_covers_a_new_function_folder_without_registration(project: Path) -> None:
-    folder = project / "scf" / "media-import"
+    folder = project / "scf" / "thumbnail-extra"
     folder.mkdir()
     (folder / "index.py").write_text("from scf_worker.handlers.nosuch import main_handler\n")
     config = json.loads((project / "scf" / "webhook-forward" / "config.json").read_text())
-    config.update(name="media-import", memorySize=96)
+    config.update(name="thumbnail-extra", memorySize=96)
     (folder / "config.json").write_text(json.dumps(config))
 
-    problems = [p for p in check_project(project) if "media-import" in p.file]
+    problems = [p for p in check_project(project) if "thumbnail-extra" in p.file]
 
     assert {p.field for p in problems} == {"memorySize", "handler"}
     assert any(p.value == "scf_worker.handlers.nosuch" for p in problems)

@@ -141,4 +141,4 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(dev_stack: dict[str, 
 
         exercise()
 
-    assert set(checked) == {"/upload/sign", "/cos/callback"}
+    assert set(checked) == {"/upload/sign", "/cos/callback", "/batch/import"}

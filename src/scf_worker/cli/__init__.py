@@ -13,6 +13,7 @@ from scf_worker.state.errors import StateError
 SUBCOMMAND_MODULES = (
     "demo", "worker", "alerts", "trace", "report", "policy",
     "check", "package", "deploy", "invoke", "event", "dev", "dlq", "db", "webhooks",
+    "batch", "reconcile",
 )
 
 

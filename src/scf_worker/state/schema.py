@@ -141,6 +141,43 @@ CREATE TABLE IF NOT EXISTS invocation_metrics (
 );
 CREATE INDEX IF NOT EXISTS invocation_metrics_function_ts ON invocation_metrics (function, ts);
 
+CREATE TABLE IF NOT EXISTS batch_imports (
+    import_id TEXT PRIMARY KEY,
+    manifest_url TEXT NOT NULL,
+    manifest_etag TEXT NOT NULL,
+    pass_number INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    next_row INTEGER NOT NULL,
+    total_rows INTEGER,
+    error TEXT,
+    lease_owner TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS batch_imports_status ON batch_imports (status);
+
+CREATE TABLE IF NOT EXISTS batch_rows (
+    import_id TEXT NOT NULL,
+    row_index INTEGER NOT NULL,
+    pass_number INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    row_label TEXT,
+    reason TEXT,
+    detail TEXT,
+    source TEXT,
+    object_key TEXT,
+    etag TEXT,
+    size BIGINT,
+    mime TEXT,
+    job_id TEXT,
+    transcode_job_id TEXT,
+    meta TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (import_id, row_index)
+);
+
 CREATE TABLE IF NOT EXISTS upload_grants (
     access_key_id TEXT PRIMARY KEY,
     secret_key TEXT NOT NULL,
