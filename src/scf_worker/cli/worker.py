@@ -14,18 +14,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="stop when no message is ready or scheduled")
     parser.add_argument("--poll-seconds", type=float, default=1.0,
                         help="pause between polls when running continuously (seconds)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="threads running jobs in parallel, e.g. fan-out segments (default 1)")
     parser.add_argument("--lang", choices=("zh", "en"))
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from scf_worker.app import get_services
-    from scf_worker.jobs.worker import run_until_idle
+    from scf_worker.jobs.worker import run_pool, run_until_idle
 
     services = get_services()
     lang = detect_lang(args.lang)
     while True:
-        stats = run_until_idle(services)
+        stats = run_pool(services, args.workers) if args.workers > 1 else run_until_idle(services)
         if stats.processed:
             print(text("worker.summary", lang, **vars(stats)))
         if args.until_idle:

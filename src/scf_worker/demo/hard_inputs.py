@@ -65,7 +65,7 @@ def make_853x480(binary: str, dest: Path) -> None:
 
 
 def make_1923x1080(binary: str, dest: Path) -> None:
-    _ffmpeg(binary, *_video("1923x1080", 1.0), *_tone(1.0), "-c:v", "libx264", "-preset", "ultrafast",
+    _ffmpeg(binary, *_video("1923x1080", 0.6), *_tone(0.6), "-c:v", "libx264", "-preset", "ultrafast",
             "-pix_fmt", "yuv444p", *_AAC, str(dest))
 
 
@@ -111,7 +111,18 @@ def make_text(binary: str, dest: Path) -> None:
 
 
 def make_image(binary: str, dest: Path) -> None:
-    _ffmpeg(binary, "-f", "lavfi", "-i", "testsrc2=size=1601x901", "-frames:v", "1", str(dest))
+    # Odd on both axes: the renditions must still come out even.
+    _ffmpeg(binary, "-f", "lavfi", "-i", "testsrc2=size=1600x900", "-vf", "scale=1601:901", "-frames:v", "1",
+            str(dest))
+
+
+def make_long_clip(dest: Path, seconds: float, size: str = "320x180", ffmpeg: str | None = None,
+                   keyframe_interval: int = 50) -> Path:
+    """Write a long H.264/AAC clip with a keyframe every ``keyframe_interval`` frames (25 fps)."""
+    _ffmpeg(find_ffmpeg(ffmpeg), *_video(size, seconds), *_tone(seconds), "-c:v", "libx264",
+            "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(keyframe_interval), *_AAC,
+            "-movflags", "+faststart", str(dest))
+    return dest
 
 
 HARD_INPUTS: tuple[HardInput, ...] = (

@@ -81,5 +81,12 @@ class StorageUnavailable(TransientError):
         super().__init__("storage_unavailable", message)
 
 
+class StorageRejected(PermanentError):
+    """The object store refused the request with a 4xx (permissions, bad request)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("storage_rejected", message)
+
+
 class FfmpegNotFound(Exception):
     """No ffmpeg binary: set FFMPEG_BINARY, install ffmpeg, or install scf-worker[media]."""

@@ -130,7 +130,7 @@ class FanOut:
         audio_name = None
         if info.has_audio:
             audio = ctx.scratch / "audio.m4a"
-            ctx.run(presets.audio_only_args(ctx.ffmpeg, source, audio, options), "audio",
+            ctx.run(presets.audio_only_args(ctx.ffmpeg, source, audio, info, options), "audio",
                     info.duration_seconds)
             checks.check_audio(audio, ctx.ffprobe, info.duration_seconds)
             audio_name = f"{WORK_DIR}/audio.m4a"
@@ -148,7 +148,8 @@ class FanOut:
         rate = output_frame_rate(info, options.max_frame_rate) or info.frame_rate
         return {
             "phase": "fanout",
-            "startedAt": self.jobs.clock(),
+            # lifecycle.begin stamped updated_at when this attempt started.
+            "startedAt": job.updated_at or self.jobs.clock(),
             "segments": [{"index": i, "name": f"{WORK_DIR}/{p.name}", "durationSeconds": round(d, 6)}
                          for i, (p, d) in enumerate(zip(parts, durations, strict=True))],
             "audio": audio_name,

@@ -35,23 +35,26 @@ class Size:
         return f"{self.width}x{self.height}"
 
 
-def even(value: float) -> int:
-    """Round to the nearest even integer, at least 2."""
-    return max(2, round(value / 2) * 2)
+def even(value: float, limit: float | None = None) -> int:
+    """Round to the nearest even integer (at least 2), and never above ``limit``."""
+    nearest = round(value / 2) * 2
+    if limit is not None:
+        nearest = min(nearest, int(limit) // 2 * 2)
+    return max(2, nearest)
 
 
 def fit_short_edge(info: MediaInfo, short_edge: int) -> Size:
     """Scale the displayed picture so its short edge is ``short_edge``, never upscaling."""
     width, height = info.display_size
     scale = min(1.0, short_edge / min(width, height))
-    return Size(even(width * scale), even(height * scale))
+    return Size(even(width * scale, width), even(height * scale, height))
 
 
 def fit_box(info: MediaInfo, long_edge: int) -> Size:
     """Scale the displayed picture so its long edge is at most ``long_edge``."""
     width, height = info.display_size
     scale = min(1.0, long_edge / max(width, height))
-    return Size(even(width * scale), even(height * scale))
+    return Size(even(width * scale, width), even(height * scale, height))
 
 
 def ladder_sizes(info: MediaInfo, ladder: tuple[int, ...]) -> list[tuple[str, Size]]:

@@ -54,6 +54,8 @@ class MediaInfo:
     video_profile: str | None = None
     video_level: int | None = None
     audio_channels: int = 0
+    audio_profile: str | None = None
+    audio_sample_rate: int = 0
     # Per-stream timing, for the audio drift check; None where the container has none (Matroska).
     video_start_seconds: float | None = None
     video_duration_seconds: float | None = None
@@ -80,6 +82,12 @@ class MediaInfo:
             if f"p{depth}" in fmt:
                 return depth
         return 8
+
+    @property
+    def audio_is_aac_lc(self) -> bool:
+        """Whether the audio can be copied into MP4, M4A and HLS as it is (AAC-LC, ≤ 2 channels, ≤ 48 kHz)."""
+        return (self.audio_codec == "aac" and self.audio_profile == "LC" and 0 < self.audio_channels <= 2
+                and 0 < self.audio_sample_rate <= 48_000)
 
     @property
     def has_cover_art(self) -> bool:
@@ -216,6 +224,8 @@ def _from_ffprobe(data: dict[str, Any]) -> MediaInfo:
         video_profile=video.get("profile"),
         video_level=int(level) if isinstance(level, int) and level > 0 else None,
         audio_channels=int((audio or {}).get("channels") or 0),
+        audio_profile=(audio or {}).get("profile"),
+        audio_sample_rate=int((audio or {}).get("sample_rate") or 0),
         video_start_seconds=_seconds(video.get("start_time")),
         video_duration_seconds=_seconds(video.get("duration")),
         audio_start_seconds=_seconds((audio or {}).get("start_time")),

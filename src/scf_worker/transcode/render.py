@@ -143,9 +143,9 @@ def render_thumbnail(ctx: RenderContext, src: Path, info: MediaInfo) -> OutputFi
 
 def sprite_interval(duration_seconds: float, configured: float) -> float:
     """Seconds between sprite tiles: as configured, else whole seconds keeping ≤ 100 tiles."""
-    if configured > 0:
-        return configured
-    return float(max(1, math.ceil(duration_seconds / MAX_SPRITE_TILES)))
+    interval = configured if configured > 0 else float(max(1, math.ceil(duration_seconds / MAX_SPRITE_TILES)))
+    # Media shorter than one interval still gets its first frame as a single tile.
+    return min(interval, max(duration_seconds, 0.04))
 
 
 def render_sprite(ctx: RenderContext, src: Path, info: MediaInfo) -> list[OutputFile]:
@@ -203,7 +203,7 @@ def sprite_vtt(sheet_name: str, count: int, columns: int, tile: Size, interval: 
 
 def render_audio(ctx: RenderContext, src: Path, info: MediaInfo) -> list[OutputFile]:
     dest = ctx.scratch / "audio.m4a"
-    ctx.run(presets.audio_only_args(ctx.ffmpeg, src, dest, ctx.options), "audio", info.duration_seconds)
+    ctx.run(presets.audio_only_args(ctx.ffmpeg, src, dest, info, ctx.options), "audio", info.duration_seconds)
     out = checks.check_audio(dest, ctx.ffprobe, info.duration_seconds)
     outputs = [OutputFile(dest, dest.name, "audio", "audio/mp4", 0, 0, out.duration_seconds)]
     if info.has_cover_art and ctx.options.wants("thumbnail"):
@@ -220,7 +220,7 @@ def render_audio(ctx: RenderContext, src: Path, info: MediaInfo) -> list[OutputF
 def _cover_size(ctx: RenderContext, info: MediaInfo) -> Size:
     width, height = info.cover_art_size
     scale = min(1.0, ctx.options.thumbnail_height / max(1, min(width, height)))
-    return Size(even(width * scale), even(height * scale))
+    return Size(even(width * scale, width), even(height * scale, height))
 
 
 def render_image(ctx: RenderContext, src: Path, info: MediaInfo) -> list[OutputFile]:

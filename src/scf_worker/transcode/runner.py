@@ -103,17 +103,20 @@ def with_progress(args: Sequence[str]) -> list[str]:
 
 
 def run_ffmpeg(args: Sequence[str], deadline_monotonic: float, total_seconds: float = 0.0,
-               label: str = "ffmpeg", on_progress: ProgressHook | None = None) -> RunResult:
+               label: str = "ffmpeg", on_progress: ProgressHook | None = None,
+               request_progress: bool = True) -> RunResult:
     """Run one ffmpeg command; kill it at the deadline and raise TranscodeTimeout.
 
     ``total_seconds`` (the media duration the command writes) turns progress
     into a percentage in the ``transcode_progress`` log lines.
+    ``request_progress=False`` runs ``args`` unchanged, for a command that is
+    not ffmpeg.
     """
     started = time.monotonic()
     if deadline_monotonic - started <= 0:
         raise TranscodeTimeout(f"no time left before the invocation deadline to start {label}")
 
-    command = with_progress(args)
+    command = with_progress(args) if request_progress else list(args)
     progress = Progress()
     lock = threading.Lock()
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)

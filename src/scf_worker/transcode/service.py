@@ -28,6 +28,7 @@ from scf_worker.transcode.errors import (
     InvalidMedia,
     OutputInvalid,
     SourceTooLarge,
+    StorageRejected,
     StorageUnavailable,
     TranscodeTimeout,
 )
@@ -50,7 +51,7 @@ def storage_call(action: str, call: Callable[[], T]) -> T:
 
     A missing object or an invalid key is left to the caller; 5xx, throttling
     and connection errors become StorageUnavailable (transient); other 4xx
-    answers from the COS SDK are permanent and re-raised as they are.
+    answers from the COS SDK become StorageRejected (permanent).
     """
     try:
         return call()
@@ -63,7 +64,8 @@ def storage_call(action: str, call: Callable[[], T]) -> T:
         code = status() if callable(status) else None
         if code is None or is_retryable_status(int(code)):
             raise StorageUnavailable(f"{action} failed with {code or type(exc).__name__}") from exc
-        raise
+        raise StorageRejected(f"{action} was rejected with {code}; check the function role's COS "
+                              "permissions") from exc
 
 
 def source_summary(info: MediaInfo) -> dict[str, Any]:
