@@ -1,0 +1,219 @@
+"""Transcode benchmarks: pipeline overhead, fan-out speedup, and per-preset memory and time.
+
+    python bench/transcode_bench.py overhead --seconds 20 --size 1920x1080 --repeat 3
+    python bench/transcode_bench.py fanout --seconds 60 --size 1920x1080 --segments 6 --workers 1,2
+    python bench/transcode_bench.py presets --seconds 10 --size 1920x1080
+
+``overhead`` runs the MP4 ladder preset through TranscodeService (download
+from the folder store, probe, ffmpeg, output checks, upload) and the same
+ffmpeg argument list on its own, and reports the ratio of wall times.
+``fanout`` transcodes one source in one pass and by fan-out through the queue
+with N worker threads. ``presets`` runs each preset in a fresh child process
+and reports its wall time and peak resident memory (Python plus ffmpeg).
+Every command prints one JSON object; docs/benchmarks.md records the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from scf_worker.demo.hard_inputs import make_long_clip
+from scf_worker.jobs.model import STATUS_RUNNING, STATUS_SCHEDULED, TYPE_TRANSCODE, Job, Resource
+from scf_worker.storage.local import LocalObjectStore
+from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
+from scf_worker.transcode.filters import can_tonemap
+from scf_worker.transcode.options import config_from_env, options_for
+from scf_worker.transcode.presets import Rung, ladder_args
+from scf_worker.transcode.probe import probe
+from scf_worker.transcode.render import plan_rungs
+from scf_worker.transcode.service import TranscodeService
+
+BUCKET = "media-1250000000"
+PRESET_PARAMS = {
+    "mp4": {"presets": ["mp4"]},
+    "hls": {"presets": ["hls"]},
+    "mp4+hls": {"presets": ["mp4", "hls"]},
+    "thumbnail": {"presets": ["thumbnail"]},
+    "sprite": {"presets": ["sprite"]},
+    "all": {"presets": ["mp4", "hls", "thumbnail", "sprite"]},
+}
+
+
+def machine() -> dict[str, Any]:
+    ffmpeg = find_ffmpeg()
+    version = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True, check=False)
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "ffmpeg": version.stdout.split("\n", 1)[0], "loadAverage": os.getloadavg()}
+
+
+def source_clip(folder: Path, seconds: float, size: str) -> Path:
+    dest = folder / f"source-{size}-{seconds:g}s.mp4"
+    if not dest.exists():
+        make_long_clip(dest, seconds, size=size)
+    return dest
+
+
+def make_service(root: Path, source: Path) -> TranscodeService:
+    store = LocalObjectStore(root / "cos")
+    store.upload(BUCKET, "uploads/bench/source.mp4", source, None)
+    scratch = root / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    return TranscodeService(store, "outputs/", config_from_env({}), scratch_root=scratch)
+
+
+def run_pipeline(service: TranscodeService, params: dict[str, Any], job_id: str) -> float:
+    job = Job(job_id, TYPE_TRANSCODE, STATUS_RUNNING, Resource(BUCKET, "uploads/bench/source.mp4"),
+              params=params)
+    started = time.monotonic()
+    service.run(job, time.monotonic() + 3600)
+    return time.monotonic() - started
+
+
+def run_raw(source: Path, params: dict[str, Any], scratch: Path) -> float:
+    """Run the ladder's ffmpeg command alone, with the same arguments the pipeline builds."""
+    ffmpeg = find_ffmpeg()
+    info = probe(source, find_ffprobe(None, ffmpeg))
+    options = options_for(config_from_env({}), params)
+
+    class _Context:
+        def __init__(self) -> None:
+            self.options = options
+
+        def directory(self, name: str) -> Path:
+            path = scratch / name
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+
+    rungs: list[Rung] = plan_rungs(_Context(), info)  # type: ignore[arg-type]
+    args = ladder_args(ffmpeg, source, info, rungs, options, can_tonemap(ffmpeg), info.has_audio)
+    started = time.monotonic()
+    subprocess.run(args, check=True, capture_output=True)
+    return time.monotonic() - started
+
+
+def overhead(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    source = source_clip(root, args.seconds, args.size)
+    service = make_service(root, source)
+    params = {"presets": ["mp4"]}
+    pipeline_s, raw_s = [], []
+    for index in range(args.repeat):
+        # Alternate the order so a warming cache or a neighbour's load favours neither.
+        if index % 2:
+            raw_s.append(run_raw(source, params, root / f"raw-{index}"))
+            pipeline_s.append(run_pipeline(service, params, f"bench-{index}"))
+        else:
+            pipeline_s.append(run_pipeline(service, params, f"bench-{index}"))
+            raw_s.append(run_raw(source, params, root / f"raw-{index}"))
+    pipeline = statistics.median(pipeline_s)
+    raw = statistics.median(raw_s)
+    return {"benchmark": "overhead", "preset": "mp4", "source": f"{args.size} {args.seconds:g}s",
+            "pipelineSeconds": [round(v, 3) for v in pipeline_s], "rawSeconds": [round(v, 3) for v in raw_s],
+            "medianRatio": round(pipeline / raw, 3), "machine": machine()}
+
+
+def fanout(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    source = source_clip(root, args.seconds, args.size)
+    results: dict[str, Any] = {"benchmark": "fanout", "source": f"{args.size} {args.seconds:g}s",
+                               "segments": args.segments, "presets": args.presets.split(","),
+                               "machine": machine()}
+    single_root = root / "single"
+    single_root.mkdir()
+    results["singlePassSeconds"] = round(run_pipeline(make_service(single_root, source),
+                                                      {"presets": args.presets.split(","), "segments": 1},
+                                                      "single"), 3)
+    by_workers = {}
+    for workers in [int(w) for w in args.workers.split(",")]:
+        by_workers[str(workers)] = round(_fanout_once(root / f"workers-{workers}", source, workers,
+                                                      args.segments, args.presets.split(",")), 3)
+    results["fanoutSeconds"] = by_workers
+    base = by_workers[min(by_workers, key=int)]
+    results["speedupOverOneWorker"] = {w: round(base / s, 2) for w, s in by_workers.items()}
+    results["speedupOverSinglePass"] = {w: round(results["singlePassSeconds"] / s, 2)
+                                        for w, s in by_workers.items()}
+    return results
+
+
+def _fanout_once(root: Path, source: Path, workers: int, segments: int, presets: list[str]) -> float:
+    root.mkdir(parents=True)
+    os.environ.update({"WORKER_HOME": str(root / "home"), "STATE_URL": f"sqlite:///{root / 'state.db'}",
+                       "STORAGE_URL": f"file://{root / 'cos'}", "LOG_LEVEL": "WARNING"})
+    from scf_worker.app import get_services, reset_services
+    from scf_worker.jobs.worker import run_pool
+
+    reset_services()
+    services = get_services()
+    services.store.upload(BUCKET, "uploads/bench/source.mp4", source, None)
+    job = Job("fanout", TYPE_TRANSCODE, STATUS_SCHEDULED, Resource(BUCKET, "uploads/bench/source.mp4"),
+              params={"presets": presets, "segments": segments})
+    with services.db.transaction() as tx:
+        services.jobs.insert_job(tx, job)
+        services.jobs.enqueue(tx, "transcode", {"jobId": job.id}, dedupe_key=job.id)
+    started = time.monotonic()
+    stats = run_pool(services, workers)
+    elapsed = time.monotonic() - started
+    status = services.jobs.get_job("fanout").status  # type: ignore[union-attr]
+    reset_services()
+    if status != "done" or stats.dead:
+        raise SystemExit(f"fan-out with {workers} workers ended {status}, {stats.dead} dead letters")
+    return elapsed
+
+
+def presets_memory(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="bench-presets-"))
+    source = source_clip(root, args.seconds, args.size)
+    rows = {}
+    for name in PRESET_PARAMS:
+        completed = subprocess.run([sys.executable, __file__, "_one", name, str(source)],
+                                   capture_output=True, text=True, check=True)
+        rows[name] = json.loads(completed.stdout)
+    return {"benchmark": "presets", "source": f"{args.size} {args.seconds:g}s", "presets": rows,
+            "machine": machine()}
+
+
+def one_preset(name: str, source: Path) -> None:
+    """Child process: run one preset and print wall time and peak RSS (self and children)."""
+    root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    service = make_service(root, source)
+    elapsed = run_pipeline(service, PRESET_PARAMS[name], f"bench-{name}")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"seconds": round(elapsed, 2), "pythonPeakMB": round(own, 1),
+                      "ffmpegPeakMB": round(children, 1), "totalPeakMB": round(own + children, 1)}))
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "_one":
+        one_preset(sys.argv[2], Path(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func in (("overhead", overhead), ("fanout", fanout), ("presets", presets_memory)):
+        command = sub.add_parser(name)
+        command.add_argument("--seconds", type=float, default=20.0, help="source length in seconds")
+        command.add_argument("--size", default="1920x1080", help="source size WxH")
+        command.set_defaults(func=func)
+        if name == "overhead":
+            command.add_argument("--repeat", type=int, default=3)
+        if name == "fanout":
+            command.add_argument("--segments", type=int, default=6)
+            command.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+            command.add_argument("--presets", default="mp4", help="comma-separated presets")
+    args = parser.parse_args()
+    print(json.dumps(args.func(args), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
