@@ -27,14 +27,15 @@ def test_demo_reports_status_per_input(item, tmp_path: Path, monkeypatch: pytest
     if item.name == "zero_length":
         # media-sign refuses a 0-byte upload before any job exists.
         assert not report.ok
-        assert report.error is not None and "invalid_size" in report.error
+        assert "invalid_size" in (report.error or "")
         assert transcodes == []
     elif item.expected == "done":
         assert report.ok, report.error or report.jobs
         assert [job["status"] for job in transcodes] == ["done"]
         assert report.outputs
         assert all(o["pixFmt"] in ("yuv420p", "yuvj420p", None) for o in report.outputs)
-        assert all(o["width"] % 2 == 0 and o["height"] % 2 == 0 for o in report.outputs)
+        assert all(o["width"] % 2 == 0 for o in report.outputs)
+        assert all(o["height"] % 2 == 0 for o in report.outputs)
     else:
         assert not report.ok
         [job] = transcodes
@@ -49,7 +50,8 @@ def test_demo_command_exit_code_and_json(tmp_path: Path) -> None:
     source = generate("text_as_mp4", tmp_path / "media")
 
     completed = subprocess.run(
-        [sys.executable, "-m", "scf_worker", "demo", str(source), "--json", "--workdir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "scf_worker", "demo", str(source), "--json",
+         "--workdir", str(tmp_path / "demo")],
         capture_output=True, timeout=120, check=False,
     )
 

@@ -36,7 +36,8 @@ def test_ladder_rounds_odd_sources_to_even(width: int, height: int, expected: li
     sizes = [size for _, size in ladder_sizes(video(width, height), (360, 480, 720, 1080))]
 
     assert sizes == expected
-    assert all(s.width % 2 == 0 and s.height % 2 == 0 for s in sizes)
+    assert all(s.width % 2 == 0 for s in sizes)
+    assert all(s.height % 2 == 0 for s in sizes)
 
 
 def test_ladder_uses_displayed_orientation() -> None:

@@ -23,8 +23,10 @@ def test_probe_reads_720p_streams(media: Callable[[str], Path], ffprobe: str | N
     info = probe(media("h264_720p"), ffprobe)
 
     assert (info.width, info.height) == (1280, 720)
-    assert info.has_video and info.has_audio
-    assert info.video_codec == "h264" and info.audio_codec == "aac"
+    assert info.has_video
+    assert info.has_audio
+    assert info.video_codec == "h264"
+    assert info.audio_codec == "aac"
     assert info.pix_fmt == "yuv420p"
     assert info.duration_seconds == pytest.approx(1.5, abs=0.1)
     assert not info.is_variable_frame_rate
@@ -80,7 +82,8 @@ def test_probe_pyav_fallback_matches(media: Callable[[str], Path]) -> None:
     info = probe(media("h264_720p"), None)
 
     assert (info.width, info.height) == (1280, 720)
-    assert info.has_audio and info.pix_fmt == "yuv420p"
+    assert info.has_audio
+    assert info.pix_fmt == "yuv420p"
 
 
 def test_pyav_fallback_rejects_text(media: Callable[[str], Path]) -> None:

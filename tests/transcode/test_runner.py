@@ -62,7 +62,7 @@ def test_run_kills_at_deadline(logs) -> None:  # type: ignore[no-untyped-def]
 
     assert caught.value.code == "timeout"
     killed = logs.events("ffmpeg_killed")
-    assert killed and killed[0]["reason"] == "deadline"
+    assert killed[0]["reason"] == "deadline"
     assert killed[0]["step"] == "endless"
 
 

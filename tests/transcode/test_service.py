@@ -88,7 +88,8 @@ def check_mp4_renditions(done: Rendered, sizes: list[tuple[int, int]], has_audio
         assert info.video_profile == "High"
         assert info.pix_fmt == "yuv420p"
         assert info.bit_depth == 8
-        assert info.width % 2 == 0 and info.height % 2 == 0
+        assert info.width % 2 == 0
+        assert info.height % 2 == 0
         assert info.rotation == 0
         assert info.color_transfer in (None, "bt709")
         assert not info.is_variable_frame_rate
@@ -97,7 +98,7 @@ def check_mp4_renditions(done: Rendered, sizes: list[tuple[int, int]], has_audio
         assert is_faststart(path)
         assert output["size"] == path.stat().st_size
         assert (output["width"], output["height"]) == (info.width, info.height)
-        assert abs(output["durationSeconds"] - done.result["source"]["durationSeconds"]) <= 1.0
+        assert abs(output["duration_seconds"] - done.result["source"]["durationSeconds"]) <= 1.0
 
 
 def check_hls(done: Rendered, has_audio: bool) -> None:
@@ -114,9 +115,9 @@ def check_hls(done: Rendered, has_audio: bool) -> None:
         for uri in parsed.uris:
             assert (playlist.parent / uri).is_file(), f"{variant} names missing {uri}"
     for variant in done.outputs("hls_variant"):
-        assert variant["contentType"] == "application/vnd.apple.mpegurl"
+        assert variant["content_type"] == "application/vnd.apple.mpegurl"
         assert ("mp4a.40.2" in variant["codecs"]) == has_audio
-    assert master["contentType"] == "application/vnd.apple.mpegurl"
+    assert master["content_type"] == "application/vnd.apple.mpegurl"
 
 
 def check_stills(done: Rendered, sizes: list[tuple[int, int]]) -> None:
@@ -125,7 +126,7 @@ def check_stills(done: Rendered, sizes: list[tuple[int, int]]) -> None:
     [index] = done.outputs("sprite_index")
     smallest = sizes[0]
     assert (thumbnail["width"], thumbnail["height"]) == smallest
-    assert thumbnail["contentType"] == "image/jpeg"
+    assert thumbnail["content_type"] == "image/jpeg"
     text = done.path(index["key"]).read_text()
     cues = [line for line in text.splitlines() if "#xywh=" in line]
     assert text.startswith("WEBVTT")
@@ -134,7 +135,8 @@ def check_stills(done: Rendered, sizes: list[tuple[int, int]]) -> None:
         name, _, box = cue.partition("#xywh=")
         x, y, w, h = (int(v) for v in box.split(","))
         assert name == "sprite.jpg"
-        assert x + w <= sheet["width"] and y + h <= sheet["height"]
+        assert x + w <= sheet["width"]
+        assert y + h <= sheet["height"]
 
 
 @pytest.mark.parametrize("name", list(VIDEO_CASES))
@@ -149,7 +151,7 @@ def test_video_input_renditions(name: str, media: Callable[[str], Path], tmp_pat
     check_stills(done, sizes)
     for output in done.result["outputs"]:
         assert output["key"].startswith(f"{PREFIX}job-{name}/")
-        assert {"size", "durationSeconds", "width", "height", "contentType"} <= set(output)
+        assert {"size", "duration_seconds", "width", "height", "content_type"} <= set(output)
     assert not done.outputs("hls_segment")
     assert list((tmp_path / "scratch").iterdir()) == []
 
@@ -162,10 +164,12 @@ def test_audio_with_cover_art_gives_m4a_and_cover(media: Callable[[str], Path], 
     info = probe(done.path(audio["key"]), ffprobe)
 
     assert audio["key"].endswith("/audio.m4a")
-    assert audio["contentType"] == "audio/mp4"
-    assert info.audio_codec == "aac" and not info.has_video and not info.has_cover_art
+    assert audio["content_type"] == "audio/mp4"
+    assert info.audio_codec == "aac"
+    assert not info.has_video
+    assert not info.has_cover_art
     assert is_faststart(done.path(audio["key"]))
-    assert audio["durationSeconds"] == pytest.approx(1.5, abs=0.1)
+    assert audio["duration_seconds"] == pytest.approx(1.5, abs=0.1)
     assert (cover["width"], cover["height"]) == (300, 300)
     assert done.outputs("video") == []
 
@@ -175,7 +179,7 @@ def test_image_gives_webp_and_jpeg(media: Callable[[str], Path], tmp_path: Path,
     done = render("image", media, tmp_path)
     images = done.outputs("image")
 
-    assert sorted((o["contentType"], o["width"], o["height"]) for o in images) == [
+    assert sorted((o["content_type"], o["width"], o["height"]) for o in images) == [
         ("image/jpeg", 320, 180), ("image/jpeg", 1280, 720), ("image/webp", 320, 180),
         ("image/webp", 1280, 720)]
     for output in images:
@@ -207,7 +211,7 @@ def test_fmp4_hls_and_webp_thumbnail(media: Callable[[str], Path], tmp_path: Pat
     assert any(k.endswith(".m4s") for k in keys)
     assert not any(k.endswith(".ts") for k in keys)
     assert [o["kind"] for o in result["outputs"]] == ["thumbnail", "hls_variant", "hls_master"]
-    assert result["outputs"][0]["contentType"] == "image/webp"
+    assert result["outputs"][0]["content_type"] == "image/webp"
     assert not any(k.startswith(f"{PREFIX}job-1/mp4/") for k in keys)
 
 

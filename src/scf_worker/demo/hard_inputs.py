@@ -1,8 +1,9 @@
 """Generate the inputs that break naive transcoders, each a second or two long.
 
 Used by the tests, the benchmarks and ``scf-worker demo``: every file is made
-with ffmpeg on the spot, so nothing binary is checked in. ``EXPECTED`` says
-what the pipeline must do with each: ``done``, or the permanent error code.
+with ffmpeg on the spot, so nothing binary is checked in. Each input's
+``expected`` is the outcome the pipeline must reach: ``done``, or the code
+of the permanent failure.
 """
 
 from __future__ import annotations

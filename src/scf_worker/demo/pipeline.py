@@ -188,7 +188,7 @@ def _collect(report: DemoReport, workdir: Path) -> None:
                 report.outputs.append({
                     "path": str(path), "kind": output["kind"], "width": output.get("width", 0),
                     "height": output.get("height", 0),
-                    "durationSeconds": output.get("durationSeconds", 0.0), "codec": None,
+                    "durationSeconds": output.get("duration_seconds", 0.0), "codec": None,
                     "pixFmt": None, "jobId": job.id,
                 })
                 continue

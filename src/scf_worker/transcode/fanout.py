@@ -11,9 +11,9 @@
    video only, with the filters the parent planned, and in one transaction
    marks itself done and queues a join message for the parent.
 3. **Join**: a join message whose parent has every segment done concatenates
-   each rung by stream copy, muxes the audio, packages HLS and stills, checks
-   the result against the source (video duration within one frame, audio
-   drift at most 40 ms), stores it and finishes the parent with SCF_JOB_DONE.
+   each rung by stream copy, muxes the audio, and packages HLS and stills.
+   The result must match the source (video duration within one frame, audio
+   drift at most 40 ms) before it is stored and the parent gets SCF_JOB_DONE.
 
 Each segment queues its own join message after its own commit, so the join of
 the last segment to commit always sees every segment done. Two joins may see
@@ -89,7 +89,7 @@ def segment_job_id(parent_id: str, index: int) -> str:
 
 
 def planned_chain(info: MediaInfo, options: TranscodeOptions, tonemap: bool) -> list[str]:
-    """The filters every segment applies before scaling: rate, rotation, tone mapping."""
+    """Return the filters every segment applies before scaling: rate, rotation, tone mapping."""
     chain = []
     rate = output_frame_rate(info, options.max_frame_rate)
     if rate is not None:

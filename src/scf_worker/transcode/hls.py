@@ -102,8 +102,8 @@ def variant_outputs(name: str, playlist: Path, video: MediaInfo, expected_second
     outputs.append(OutputFile(
         playlist, f"hls/{name}/{playlist.name}", "hls_variant", HLS_CONTENT_TYPES[".m3u8"],
         video.width, video.height, parsed.duration_seconds, phase=PHASE_VARIANT_PLAYLIST,
-        extra={"segments": len(segment_sizes), "bandwidth": int(peak), "averageBandwidth": int(average),
-               "codecs": codecs_of(video), "segmentsSize": sum(segment_sizes)},
+        extra={"segments": len(segment_sizes), "bandwidth": int(peak), "average_bandwidth": int(average),
+               "codecs": codecs_of(video), "segments_size": sum(segment_sizes)},
     ))
     return outputs
 
@@ -117,7 +117,7 @@ def write_master(directory: Path, variants: list[OutputFile], frame_rate: float 
             raise OutputInvalid(f"HLS master would name missing playlist {relative}")
         attributes = [
             f"BANDWIDTH={variant.extra['bandwidth']}",
-            f"AVERAGE-BANDWIDTH={variant.extra['averageBandwidth']}",
+            f"AVERAGE-BANDWIDTH={variant.extra['average_bandwidth']}",
             f"RESOLUTION={variant.width}x{variant.height}",
             f'CODECS="{variant.extra["codecs"]}"',
         ]

@@ -35,8 +35,8 @@ class OutputFile:
     def describe(self, key: str) -> dict[str, Any]:
         """Return the SCF_JOB_DONE entry for this output once stored under ``key``."""
         entry: dict[str, Any] = {
-            "key": key, "kind": self.kind, "contentType": self.content_type,
-            "size": self.size, "durationSeconds": round(self.duration_seconds, 3),
+            "key": key, "kind": self.kind, "content_type": self.content_type,
+            "size": self.size, "duration_seconds": round(self.duration_seconds, 3),
             "width": self.width, "height": self.height,
         }
         entry.update(self.extra)

@@ -31,7 +31,7 @@ STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "bmp", "tiff", "gif", "j
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What the pipeline needs to know about one file."""
+    """Facts about one file's streams that the pipeline decides on."""
 
     format_name: str
     duration_seconds: float

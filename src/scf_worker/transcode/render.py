@@ -54,7 +54,7 @@ class RenderContext:
 
 
 def input_kind(info: MediaInfo) -> str:
-    """Return ``image``, ``audio`` or ``video``: what the source is, whatever its name says."""
+    """Return ``image``, ``audio`` or ``video``: what the source is, whatever its file name."""
     if info.is_still_image:
         return "image"
     if not info.has_video:
@@ -141,7 +141,7 @@ def render_thumbnail(ctx: RenderContext, src: Path, info: MediaInfo) -> OutputFi
             "thumbnail")
     out = checks.check_image(dest, ctx.ffprobe, size, IMAGE_CODECS[image_format])
     return OutputFile(dest, dest.name, "thumbnail", IMAGE_CONTENT_TYPES[image_format], out.width, out.height,
-                      extra={"offsetSeconds": round(offset, 3)})
+                      extra={"offset_seconds": round(offset, 3)})
 
 
 def sprite_interval(duration_seconds: float, configured: float) -> float:
@@ -177,8 +177,8 @@ def render_sprite(ctx: RenderContext, src: Path, info: MediaInfo) -> list[Output
                      encoding="utf-8")
     return [
         OutputFile(sheet, sheet.name, "sprite", IMAGE_CONTENT_TYPES[image_format], sheet_size.width,
-                   sheet_size.height, extra={"tiles": count, "tileWidth": tile.width,
-                                             "tileHeight": tile.height, "intervalSeconds": interval}),
+                   sheet_size.height, extra={"tiles": count, "tile_width": tile.width,
+                                             "tile_height": tile.height, "interval_seconds": interval}),
         OutputFile(index, index.name, "sprite_index", "text/vtt", 0, 0, info.duration_seconds),
     ]
 

@@ -51,7 +51,7 @@ def storage_call(action: str, call: Callable[[], T]) -> T:
 
     A missing object or an invalid key is left to the caller; 5xx, throttling
     and connection errors become StorageUnavailable (transient); other 4xx
-    answers from the COS SDK become StorageRejected (permanent).
+    responses from the COS SDK become StorageRejected (permanent).
     """
     try:
         return call()
