@@ -155,11 +155,15 @@ def fanout(args: argparse.Namespace) -> dict[str, Any]:
     results["singlePassSeconds"] = round(run_pipeline(make_service(single_root, source),
                                                       {"presets": args.presets.split(","), "segments": 1},
                                                       "single"), 3)
-    by_workers = {}
+    by_workers: dict[str, float] = {}
+    phases: dict[str, dict[str, float]] = {}
     for workers in [int(w) for w in args.workers.split(",")]:
-        by_workers[str(workers)] = round(_fanout_once(root / f"workers-{workers}", source, workers,
-                                                      args.segments, args.presets.split(",")), 3)
+        elapsed, breakdown = _fanout_once(root / f"workers-{workers}", source, workers, args.segments,
+                                          args.presets.split(","))
+        by_workers[str(workers)] = round(elapsed, 3)
+        phases[str(workers)] = breakdown
     results["fanoutSeconds"] = by_workers
+    results["phases"] = phases
     base = by_workers[min(by_workers, key=int)]
     results["speedupOverOneWorker"] = {w: round(base / s, 2) for w, s in by_workers.items()}
     results["speedupOverSinglePass"] = {w: round(results["singlePassSeconds"] / s, 2)
@@ -167,7 +171,13 @@ def fanout(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _fanout_once(root: Path, source: Path, workers: int, segments: int, presets: list[str]) -> float:
+def _fanout_once(root: Path, source: Path, workers: int, segments: int,
+                 presets: list[str]) -> tuple[float, dict[str, float]]:
+    """Run one fan-out through the queue; return wall seconds and the phase breakdown.
+
+    ``criticalPathSeconds`` (split + slowest segment + join) estimates the wall
+    time when every segment runs on its own instance, as on SCF.
+    """
     root.mkdir(parents=True)
     os.environ.update({"WORKER_HOME": str(root / "home"), "STATE_URL": f"sqlite:///{root / 'state.db'}",
                        "STORAGE_URL": f"file://{root / 'cos'}", "LOG_LEVEL": "WARNING"})
@@ -182,14 +192,22 @@ def _fanout_once(root: Path, source: Path, workers: int, segments: int, presets:
     with services.db.transaction() as tx:
         services.jobs.insert_job(tx, job)
         services.jobs.enqueue(tx, "transcode", {"jobId": job.id}, dedupe_key=job.id)
-    started = time.monotonic()
+    started, started_epoch = time.monotonic(), time.time()
     stats = run_pool(services, workers)
     elapsed = time.monotonic() - started
-    status = services.jobs.get_job("fanout").status  # type: ignore[union-attr]
+    parent = services.jobs.get_job("fanout")
+    children = [j for j in services.jobs.list_jobs() if j.parent_id == "fanout"]
     reset_services()
-    if status != "done" or stats.dead:
-        raise SystemExit(f"fan-out with {workers} workers ended {status}, {stats.dead} dead letters")
-    return elapsed
+    if parent is None or parent.status != "done" or stats.dead:
+        raise SystemExit(f"fan-out with {workers} workers failed: {stats.dead} dead letters")
+    split = min(c.created_at for c in children) - started_epoch
+    segment_seconds = [float(c.result["durationMs"]) / 1000 for c in children if c.result]
+    join = parent.updated_at - max(c.updated_at for c in children)
+    breakdown = {"splitSeconds": round(split, 2), "slowestSegmentSeconds": round(max(segment_seconds), 2),
+                 "meanSegmentSeconds": round(statistics.mean(segment_seconds), 2),
+                 "joinSeconds": round(join, 2),
+                 "criticalPathSeconds": round(split + max(segment_seconds) + join, 2)}
+    return elapsed, breakdown
 
 
 def presets_memory(args: argparse.Namespace) -> dict[str, Any]:

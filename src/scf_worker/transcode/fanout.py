@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,8 @@ class FanOut:
         parts = sorted(parts_dir.glob("part-*.mkv"))
         uploads = [OutputFile(p, f"{WORK_DIR}/{p.name}", "part", "video/x-matroska", listed=False)
                    for p in parts]
-        durations = [probe(p, ctx.ffprobe).duration_seconds for p in parts]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            durations = list(pool.map(lambda p: probe(p, ctx.ffprobe).duration_seconds, parts))
         audio_name = None
         if info.has_audio:
             audio = ctx.scratch / "audio.m4a"
