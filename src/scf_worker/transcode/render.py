@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from scf_worker.observability.logging import get_logger
 from scf_worker.transcode import checks, hls, presets
 from scf_worker.transcode.errors import InvalidMedia
 from scf_worker.transcode.filters import Size, can_tonemap, even, fit_box, fit_short_edge, ladder_sizes
@@ -23,6 +24,7 @@ from scf_worker.transcode.presets import Rung
 from scf_worker.transcode.probe import MediaInfo
 from scf_worker.transcode.runner import run_ffmpeg
 
+log = get_logger(__name__)
 MAX_SPRITE_TILES = 100
 IMAGE_CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
@@ -72,6 +74,9 @@ def render_source(ctx: RenderContext, src: Path, info: MediaInfo) -> list[Output
     if kind == "audio":
         return render_audio(ctx, src, info)
     outputs: list[OutputFile] = []
+    if info.is_hdr and not ctx.tonemap:
+        log.warning("hdr_not_tonemapped", transfer=info.color_transfer,
+                    reason="this ffmpeg has no zscale/tonemap filter; colours will look washed out")
     if ctx.options.wants("mp4") or ctx.options.wants("hls"):
         rungs = plan_rungs(ctx, info)
         ctx.run(presets.ladder_args(ctx.ffmpeg, src, info, rungs, ctx.options, ctx.tonemap, info.has_audio),
