@@ -26,7 +26,6 @@ from scf_worker.storage.errors import InvalidObjectKey, ObjectNotFound, StorageE
 from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
 from scf_worker.transcode.errors import (
     InvalidMedia,
-    OutputInvalid,
     SourceTooLarge,
     StorageRejected,
     StorageUnavailable,
@@ -152,7 +151,9 @@ class TranscodeService:
         needed = {prefix + o.name for o in outputs if o.kind in ("hls_segment", "hls_variant")}
         missing = sorted(needed - stored)
         if missing:
-            raise OutputInvalid(f"HLS master not written: {len(missing)} URIs missing, e.g. {missing[0]}")
+            # The files were checked locally and uploaded, so the store lost or hid them: retry.
+            raise StorageUnavailable(f"HLS master not written: {len(missing)} uploaded URIs are not "
+                                     f"listed in the store, e.g. {missing[0]}")
 
     # Single pass.
 
