@@ -33,13 +33,14 @@ def schedule(services: Any) -> Callable[..., Job]:
     """Upload a file and queue a transcode job for it, as cos-callback would."""
 
     def make(path: Path, params: dict[str, Any] | None = None, key: str | None = None,
-             job_id: str = "job-1") -> Job:
+             job_id: str = "job-1", enqueue: bool = True) -> Job:
         key = key or f"uploads/u1/{path.name}"
         services.store.upload(BUCKET, key, path, None)
         job = Job(job_id, TYPE_TRANSCODE, STATUS_SCHEDULED, Resource(BUCKET, key), params=params or {})
         with services.db.transaction() as tx:
             services.jobs.insert_job(tx, job)
-            services.jobs.enqueue(tx, "transcode", {"jobId": job_id}, dedupe_key=job_id)
+            if enqueue:
+                services.jobs.enqueue(tx, "transcode", {"jobId": job_id}, dedupe_key=job_id)
         return job
 
     return make

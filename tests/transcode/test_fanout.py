@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from scf_worker.demo.hard_inputs import make_long_clip
+from scf_worker.handlers import transcode
 from scf_worker.jobs.model import STATUS_DONE, STATUS_FAILED
-from scf_worker.jobs.worker import WorkerStats, process, run_pool, run_until_idle
+from scf_worker.jobs.worker import run_pool, run_until_idle
+from scf_worker.runtime import samples
 from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
 from scf_worker.transcode.errors import OutputInvalid
 from scf_worker.transcode.fanout import (
@@ -102,9 +104,9 @@ def test_fanout_matches_single_pass(
 
 @pytest.mark.slow
 def test_dead_segment_fails_parent(services: Any, schedule: Callable[..., Any], long_clip: Path) -> None:
-    schedule(long_clip, params={"presets": ["mp4"], "segments": 2})
-    split = services.jobs.lease(60)
-    process(services, split, WorkerStats())
+    schedule(long_clip, params={"presets": ["mp4"], "segments": 2}, enqueue=False)
+    response = transcode.main_handler({"jobId": "job-1"}, samples.context("transcode", 120_000))
+    assert response["results"][0]["result"]["status"] == "fanout"
     assert services.jobs.get_job("job-1").status == STATUS_WAITING
 
     # The part vanished from the store: its segment can never succeed.

@@ -10,7 +10,7 @@ import pytest
 
 from scf_worker.handlers import transcode
 from scf_worker.jobs.model import STATUS_DONE, STATUS_FAILED
-from scf_worker.jobs.worker import WorkerStats, process, run_until_idle
+from scf_worker.jobs.worker import run_until_idle
 from scf_worker.runtime import samples
 
 pytestmark = pytest.mark.slow
@@ -73,14 +73,15 @@ def test_too_little_time_kills_uploads_nothing_and_retries(
         monkeypatch: pytest.MonkeyPatch, logs: Any) -> None:
     monkeypatch.setenv("TRANSCODE_UPLOAD_MARGIN_MS", "0")
     services.extensions.clear()
-    schedule(media("odd_1923x1080"), params={"presets": ["mp4"]})
-    message = services.jobs.lease(60)
-    stats = WorkerStats()
+    schedule(media("odd_1923x1080"), params={"presets": ["mp4"]}, enqueue=False)
 
-    # The 1080p ladder needs seconds; 700 ms is enough to download and probe, not to encode.
-    process(services, message, stats, time_limit_ms=700)
+    # An async invocation, as SCF delivers it. The 1080p ladder needs seconds; 700 ms is
+    # enough to download and probe, not to encode.
+    response = transcode.main_handler({"jobId": "job-1"}, samples.context("transcode", 700))
 
-    assert stats.retried == 1
+    [outcome] = response["results"]
+    assert outcome["status"] == "retry"
+    assert outcome["code"] == "timeout"
     assert logs.events("ffmpeg_killed")[0]["reason"] == "deadline"
     assert services.store.list_keys(BUCKET, "outputs/") == []
     retry = logs.events("job_retry_scheduled")

@@ -10,7 +10,6 @@ expires.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -107,67 +106,36 @@ def drain(services: Services, topic: str, deadline_monotonic: float) -> WorkerSt
 
 
 def run_pool(services: Services, workers: int, max_messages: int = 10_000,
-             max_wait_seconds: float = 120.0) -> WorkerStats:
-    """Process messages on ``workers`` threads until none is ready, leased or scheduled.
+             max_wait_seconds: float = 900.0) -> WorkerStats:
+    """Run ``run_until_idle`` on ``workers`` threads at once and add up their stats.
 
-    Each thread leases and runs messages like ``run_until_idle``; ffmpeg runs in
-    child processes, so threads give real parallelism. An idle thread waits
-    while another is busy, because the busy one may queue more work (fan-out
-    segments, joins). Waiting for delayed retries is bounded by
-    ``max_wait_seconds`` in total, so a run always ends.
+    ffmpeg runs in child processes, so threads give real parallelism, for
+    example to fan-out segments. An idle thread keeps polling while another
+    thread holds a lease, because that thread may queue more work (segments,
+    joins). ``max_wait_seconds`` bounds each thread's total waiting, as in
+    ``run_until_idle``.
     """
+    import threading
+    from dataclasses import fields
+
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    stats = WorkerStats()
-    condition = threading.Condition()
-    state = {"busy": 0, "waited": 0.0}
-    lease_seconds = max(DEFAULT_TIME_LIMIT_MS.values()) / 1000 + LEASE_MARGIN_SECONDS
-
-    def next_message() -> QueueMessage | None:
-        """Lease a message, or wait for one; return None when the pool should stop."""
-        while True:
-            with condition:
-                if stats.processed >= max_messages:
-                    return None
-                message = services.jobs.lease(lease_seconds)
-                if message is not None:
-                    state["busy"] += 1
-                    return message
-                if state["busy"] == 0:
-                    due = services.jobs.next_due_at()
-                    if due is None or state["waited"] >= max_wait_seconds:
-                        condition.notify_all()
-                        return None
-                    pause = min(max(due - services.clock(), 0.01), 1.0, max_wait_seconds - state["waited"])
-                    state["waited"] += pause
-                else:
-                    pause = 1.0
-                condition.wait(timeout=pause)
+    total = WorkerStats()
+    lock = threading.Lock()
 
     def work() -> None:
-        local = WorkerStats()
-        while (message := next_message()) is not None:
-            try:
-                process(services, message, local)
-            finally:
-                with condition:
-                    state["busy"] -= 1
-                    _add_stats(stats, local)
-                    local = WorkerStats()
-                    condition.notify_all()
+        stats = run_until_idle(services, max_messages=max_messages, max_wait_seconds=max_wait_seconds)
+        with lock:
+            for item in fields(WorkerStats):
+                value = getattr(stats, item.name)
+                if isinstance(value, int):
+                    setattr(total, item.name, getattr(total, item.name) + value)
+            for topic, count in stats.by_topic.items():
+                total.by_topic[topic] = total.by_topic.get(topic, 0) + count
 
     threads = [threading.Thread(target=work, name=f"scf-worker-{i}", daemon=True) for i in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return stats
-
-
-def _add_stats(total: WorkerStats, part: WorkerStats) -> None:
-    total.processed += part.processed
-    total.done += part.done
-    total.retried += part.retried
-    total.dead += part.dead
-    for topic, count in part.by_topic.items():
-        total.by_topic[topic] = total.by_topic.get(topic, 0) + count
+    return total
