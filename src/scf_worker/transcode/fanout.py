@@ -216,10 +216,13 @@ class FanOut:
         child.status = STATUS_DONE
         child.result = {**result, "durationMs": int((time.monotonic() - started_monotonic) * 1000)}
         child.error = None
+        index = child.params["index"]
+        # Each join message has its own idempotency key: the parent's jobId alone names the split,
+        # which an idempotent consumer has already recorded as done.
+        message = {"jobId": parent_id, "join": index, "idempotencyKey": f"{parent_id}#join:{index}"}
         with self.jobs.db.transaction() as tx:
             self.jobs.update_job(tx, child)
-            self.jobs.enqueue(tx, TRANSCODE_TOPIC, {"jobId": parent_id, "join": child.params["index"]},
-                              dedupe_key=f"join:{parent_id}:{child.params['index']}")
+            self.jobs.enqueue(tx, TRANSCODE_TOPIC, message, dedupe_key=f"join:{parent_id}:{index}")
 
     def _mark_segment(self, child: Job, status: str, error: str | None) -> None:
         child.status = status
