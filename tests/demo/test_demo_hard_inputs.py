@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("item", HARD_INPUTS, ids=lambda item: item.name)
-def test_demo_reports_status_per_input(item, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_demo_status_per_input(item, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # Two presets keep the run short; the preset matrix is covered by the transcode tests.
     monkeypatch.setenv("TRANSCODE_PRESETS", "mp4,thumbnail")
     source = generate(item.name, tmp_path / "media")
@@ -46,7 +46,7 @@ def test_demo_reports_status_per_input(item, tmp_path: Path, monkeypatch: pytest
         assert "SCF_JOB_FAILED media.transcode" in report.webhooks["events"]
 
 
-def test_demo_command_exit_code_and_json(tmp_path: Path) -> None:
+def test_demo_command_exit_code(tmp_path: Path) -> None:
     source = generate("text_as_mp4", tmp_path / "media")
 
     completed = subprocess.run(

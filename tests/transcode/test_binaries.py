@@ -8,7 +8,7 @@ from pathlib import Path
 from scf_worker.transcode.binaries import _executable, find_ffmpeg
 
 
-def test_binary_without_exec_bit_is_copied_executable(tmp_path: Path) -> None:
+def test_non_executable_binary_copied(tmp_path: Path) -> None:
     # A layer or code package file that lost its exec bit, as on a read-only SCF mount.
     original = tmp_path / "ffprobe"
     shutil.copyfile(shutil.which("ffprobe") or find_ffmpeg(), original)

@@ -41,7 +41,7 @@ def test_single_gop_cannot_be_cut() -> None:
     assert choose_cuts([0.0], 60.0, 6) == []
 
 
-def test_sync_check_rejects_lost_frame_and_drift() -> None:
+def test_sync_check_rejects_gap_and_drift() -> None:
     from fractions import Fraction
 
     from scf_worker.transcode.probe import MediaInfo

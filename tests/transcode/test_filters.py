@@ -63,7 +63,7 @@ def test_fit_box_bounds_long_edge() -> None:
     assert fit_box(video(100, 50), 320) == Size(100, 50)
 
 
-def test_frame_rate_forced_only_for_vfr_or_too_fast() -> None:
+def test_frame_rate_forced_when_needed() -> None:
     assert output_frame_rate(video(640, 360), 60) is None
     assert output_frame_rate(video(640, 360, is_variable_frame_rate=True), 60) == Fraction(25)
     assert output_frame_rate(video(640, 360, frame_rate=Fraction(120)), 60) == Fraction(60)

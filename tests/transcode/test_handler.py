@@ -41,7 +41,7 @@ def test_job_done_event_lists_outputs(services: Any, schedule: Callable[..., Any
     assert all(o["duration_seconds"] == pytest.approx(1.5, abs=0.1) for o in outputs[:2])
 
 
-def test_invalid_media_dead_letters_after_one_attempt(services: Any, schedule: Callable[..., Any],
+def test_invalid_media_dead_letters_once(services: Any, schedule: Callable[..., Any],
                                                       media: Callable[[str], Path]) -> None:
     schedule(media("text_as_mp4"))
 
@@ -68,7 +68,7 @@ def test_bad_job_params_fail_permanently(services: Any, schedule: Callable[..., 
     assert services.jobs.get_job("job-1").status == STATUS_FAILED
 
 
-def test_too_little_time_kills_uploads_nothing_and_retries(
+def test_short_deadline_kills_and_retries(
         services: Any, schedule: Callable[..., Any], media: Callable[[str], Path],
         monkeypatch: pytest.MonkeyPatch, logs: Any) -> None:
     monkeypatch.setenv("TRANSCODE_UPLOAD_MARGIN_MS", "0")
@@ -100,7 +100,7 @@ def test_too_little_time_kills_uploads_nothing_and_retries(
     assert event["metrics"]["attempts"] == 2
 
 
-def test_redelivered_message_after_done_is_duplicate(services: Any, schedule: Callable[..., Any],
+def test_redelivery_after_done_is_duplicate(services: Any, schedule: Callable[..., Any],
                                                      media: Callable[[str], Path]) -> None:
     schedule(media("audio_cover_art"), params={"presets": ["thumbnail"]})
     run_until_idle(services, max_wait_seconds=5)

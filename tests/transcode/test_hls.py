@@ -68,7 +68,7 @@ def test_missing_uris_reports_absent_and_external(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_upload_order_segments_variants_master(media: Callable[[str], Path], tmp_path: Path) -> None:
+def test_hls_upload_order(media: Callable[[str], Path], tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "cos")
 
     run(store, media("no_audio"), tmp_path)
@@ -83,7 +83,7 @@ def test_upload_order_segments_variants_master(media: Callable[[str], Path], tmp
 
 
 @pytest.mark.slow
-def test_master_not_written_when_segment_lost(media: Callable[[str], Path], tmp_path: Path) -> None:
+def test_master_withheld_when_segment_lost(media: Callable[[str], Path], tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "cos", lose_suffix="seg-00000.ts")
 
     with pytest.raises(StorageUnavailable) as caught:

@@ -38,7 +38,7 @@ def test_config_reads_transcode_variables() -> None:
     ("TRANSCODE_H264_PROFILE", "baseline"),
     ("TRANSCODE_SEGMENT_SEC", "0.5"),
 ])
-def test_config_rejects_bad_value_naming_variable(name: str, value: str) -> None:
+def test_config_error_names_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         config_from_env({name: value})
 

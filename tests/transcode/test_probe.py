@@ -98,7 +98,7 @@ def test_keyframes_listed_from_packets(media: Callable[[str], Path], ffprobe: st
     assert keyframe_times(media("h264_720p"), ffprobe) == pytest.approx([0.0, 1.0])
 
 
-def test_playlist_naming_url_is_rejected_without_request(tmp_path: Path, ffprobe: str | None) -> None:
+def test_playlist_url_never_fetched(tmp_path: Path, ffprobe: str | None) -> None:
     """An uploaded HLS playlist must not make ffprobe fetch what it names (SSRF)."""
     hits: list[str] = []
 

@@ -82,7 +82,7 @@ def test_signal_kill_is_transient_oom() -> None:
     assert "SIGKILL" in str(caught.value)
 
 
-def test_nonzero_exit_is_permanent_with_last_line() -> None:
+def test_nonzero_exit_is_permanent() -> None:
     args = [find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", "/nonexistent/input.mp4",
             "-f", "null", "-"]
 

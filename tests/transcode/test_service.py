@@ -156,7 +156,7 @@ def test_video_input_renditions(name: str, media: Callable[[str], Path], tmp_pat
     assert list((tmp_path / "scratch").iterdir()) == []
 
 
-def test_audio_with_cover_art_gives_m4a_and_cover(media: Callable[[str], Path], tmp_path: Path,
+def test_cover_art_audio_gives_m4a(media: Callable[[str], Path], tmp_path: Path,
                                                   ffprobe: str | None) -> None:
     done = render("audio_cover_art", media, tmp_path)
     [audio] = done.outputs("audio")
@@ -188,7 +188,7 @@ def test_image_gives_webp_and_jpeg(media: Callable[[str], Path], tmp_path: Path,
 
 
 @pytest.mark.parametrize("name", ["zero_length", "moov_cut_off", "text_as_mp4"])
-def test_non_media_fails_permanently_uploading_nothing(name: str, media: Callable[[str], Path],
+def test_non_media_fails_permanently(name: str, media: Callable[[str], Path],
                                                       tmp_path: Path) -> None:
     service = make_service(tmp_path)
 
@@ -215,7 +215,7 @@ def test_fmp4_hls_and_webp_thumbnail(media: Callable[[str], Path], tmp_path: Pat
     assert not any(k.startswith(f"{PREFIX}job-1/mp4/") for k in keys)
 
 
-def test_object_key_never_reaches_a_shell_or_path(media: Callable[[str], Path], tmp_path: Path,
+def test_object_key_never_reaches_shell(media: Callable[[str], Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     service = make_service(tmp_path)
@@ -228,7 +228,7 @@ def test_object_key_never_reaches_a_shell_or_path(media: Callable[[str], Path], 
     assert not (tmp_path / "pwned2").exists()
 
 
-def test_source_larger_than_scratch_is_permanent(media: Callable[[str], Path], tmp_path: Path,
+def test_oversized_source_is_permanent(media: Callable[[str], Path], tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
@@ -241,7 +241,7 @@ def test_source_larger_than_scratch_is_permanent(media: Callable[[str], Path], t
     assert caught.value.code == "source_too_large"
 
 
-def test_deadline_passed_before_upload_stores_nothing(media: Callable[[str], Path], tmp_path: Path) -> None:
+def test_late_deadline_stores_nothing(media: Callable[[str], Path], tmp_path: Path) -> None:
     service = make_service(tmp_path)
     source = media("no_audio")
     service.store.upload(BUCKET, "uploads/u1/a.mp4", source, None)
