@@ -126,3 +126,18 @@ def test_playlist_url_never_fetched(tmp_path: Path, ffprobe: str | None) -> None
         server.server_close()
 
     assert hits == []
+
+
+def test_stream_without_decoder_is_unsupported_codec() -> None:
+    from scf_worker.transcode.errors import UnsupportedCodec
+    from scf_worker.transcode.probe import _from_ffprobe
+
+    data = {"format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "4.0"},
+            "streams": [{"index": 0, "codec_type": "video", "codec_tag_string": "apv1", "width": 640,
+                         "height": 360}]}
+
+    with pytest.raises(UnsupportedCodec) as caught:
+        _from_ffprobe(data)
+
+    assert caught.value.code == "unsupported_codec"
+    assert "apv1" in str(caught.value)

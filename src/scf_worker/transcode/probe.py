@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from scf_worker.transcode.errors import InvalidMedia
+from scf_worker.transcode.errors import InvalidMedia, UnsupportedCodec
 
 PROBE_TIMEOUT_SECONDS = 60
 # Input options applied to every ffprobe and ffmpeg run on untrusted files.
@@ -190,6 +190,11 @@ def _from_ffprobe(data: dict[str, Any]) -> MediaInfo:
         raise InvalidMedia("no audio or video stream")
     if video is not None and video.get("codec_name") in REJECTED_VIDEO_CODECS:
         raise InvalidMedia(f"video codec {video.get('codec_name')} is text, not a picture")
+    for stream in (video, audio):
+        if stream is not None and not stream.get("codec_name"):
+            # ffprobe leaves codec_name out when this build has no decoder for the stream.
+            tag = stream.get("codec_tag_string") or "unknown"
+            raise UnsupportedCodec(f"no decoder for the {stream.get('codec_type')} stream (tag {tag})")
 
     duration = float(fmt.get("duration") or (video or audio or {}).get("duration") or 0)
     still = video is not None and audio is None and (
