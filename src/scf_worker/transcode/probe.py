@@ -162,7 +162,7 @@ def _rotation_of(stream: dict[str, Any]) -> int:
 
 
 def _is_variable_frame_rate(video: dict[str, Any]) -> bool:
-    """Guess VFR the way most tools do: the average rate differs from the base rate.
+    """Guess VFR: the average rate (``avg_frame_rate``) differs from the base rate (``r_frame_rate``).
 
     NOTE: this is a heuristic. A CFR stream with a few dropped frames also
     reads as VFR, which only costs an fps filter that changes nothing.
