@@ -120,3 +120,22 @@ def test_dead_segment_fails_parent(services: Any, schedule: Callable[..., Any], 
     assert services.jobs.get_job(segment_job_id("job-1", 1)).status == STATUS_FAILED
     failed = [e for e in services.jobs.list_events() if e["event"] == "SCF_JOB_FAILED"]
     assert [e["jobId"] for e in failed] == ["job-1"]
+
+
+@pytest.mark.slow
+def test_fanout_of_matroska_source(services: Any, schedule: Callable[..., Any], long_clip: Path,
+                                   tmp_path: Path) -> None:
+    # Matroska has no per-stream durations; the join must still check video and audio timing.
+    import subprocess
+
+    mkv = tmp_path / "long.mkv"
+    subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(long_clip), "-t", "20", "-c", "copy", str(mkv)],
+                   check=True, capture_output=True)
+    schedule(mkv, params={"presets": ["mp4"], "segments": 2})
+
+    run_until_idle(services, max_wait_seconds=5)
+
+    parent = services.jobs.get_job("job-1")
+    assert parent.status == STATUS_DONE
+    assert parent.result["fanout"]["videoGapSeconds"] <= 0.04
+    assert parent.result["fanout"]["audioDriftSeconds"] <= 0.04

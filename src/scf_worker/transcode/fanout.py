@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -128,13 +129,17 @@ class FanOut:
         uploads = [OutputFile(p, f"{WORK_DIR}/{p.name}", "part", "video/x-matroska", listed=False)
                    for p in parts]
         with ThreadPoolExecutor(max_workers=4) as pool:
-            durations = list(pool.map(lambda p: probe(p, ctx.ffprobe).duration_seconds, parts))
+            durations = list(pool.map(lambda p: _content_seconds(probe(p, ctx.ffprobe)), parts))
         audio_name = None
         if info.has_audio:
             audio = ctx.scratch / "audio.m4a"
             ctx.run(presets.audio_only_args(ctx.ffmpeg, source, audio, info, options), "audio",
                     info.duration_seconds)
-            checks.check_audio(audio, ctx.ffprobe, info.duration_seconds)
+            audio_info = checks.check_audio(audio, ctx.ffprobe, info.duration_seconds)
+            if info.audio_duration_seconds is None:
+                # Matroska and some other containers have no per-stream duration; the extracted
+                # track stands in for the source's audio in the drift check.
+                info = replace(info, audio_duration_seconds=audio_info.audio_duration_seconds)
             audio_name = f"{WORK_DIR}/audio.m4a"
             uploads.append(OutputFile(audio, audio_name, "part", "audio/mp4", listed=False))
         self.service.upload(job, uploads, ctx.deadline)
@@ -148,6 +153,10 @@ class FanOut:
     def _plan(self, job: Job, info: MediaInfo, options: TranscodeOptions, tonemap: bool, parts: list[Path],
               durations: list[float], audio_name: str | None) -> dict[str, Any]:
         rate = output_frame_rate(info, options.max_frame_rate) or info.frame_rate
+        timing = _timing(info)
+        if timing["videoDuration"] is None:
+            # The parts hold exactly the source's video packets, so their sum is its duration.
+            timing["videoDuration"] = sum(durations)
         return {
             "phase": "fanout",
             # lifecycle.begin stamped updated_at when this attempt started.
@@ -161,7 +170,7 @@ class FanOut:
             "frameRate": f"{rate.numerator}/{rate.denominator}" if rate else None,
             "hdr": info.is_hdr,
             "source": source_summary(info),
-            "sourceVideo": _timing(info),
+            "sourceVideo": timing,
         }
 
     def _schedule(self, job: Job, plan: dict[str, Any]) -> None:
@@ -315,6 +324,11 @@ class FanOut:
         self._mark_segment(job, STATUS_FAILED, reason)
         lifecycle.fail(self.jobs, str(job.params["parentJobId"]),
                        f"segment {job.params['index']} failed: {reason}")
+
+
+def _content_seconds(part: MediaInfo) -> float:
+    """Seconds of video a part holds: a Matroska part's duration also counts its start offset."""
+    return part.duration_seconds - (part.video_start_seconds or 0.0)
 
 
 def _part_name(rung: str, index: int) -> str:
