@@ -58,6 +58,11 @@ def deploy_cli(standin: TencentCloudStandIn, tiny_zip: Path, tmp_path: Path,
     return run
 
 
+# Read from the shipped config, which the transcode sizing measurements set.
+TRANSCODE_CONFIG = json.loads((REPO_ROOT / "scf" / "transcode" / "config.json").read_text())
+TRANSCODE_MEMORY_MB = TRANSCODE_CONFIG["memorySize"]
+
+
 def dry_run(function: str, capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, Any]]:
     code = main(["deploy", function, "--alias", "test", "--root", str(REPO_ROOT), "--dry-run", *extra])
     out = capsys.readouterr().out
@@ -73,7 +78,9 @@ def test_dry_run_prints_first_deploy_calls_in_order(tiny_zip: Path,
         "GetFunction", "CreateFunction", "UpdateFunctionEventInvokeConfig", "PutReservedConcurrencyConfig",
         "PublishVersion", "GetAlias", "CreateAlias", "ListTriggers", "CreateTrigger"]
     create = calls[1]["params"]
-    assert create["Runtime"] == "Python3.10" and create["MemorySize"] == 2048 and create["Timeout"] == 900
+    assert create["Runtime"] == "Python3.10"
+    assert create["MemorySize"] == TRANSCODE_MEMORY_MB
+    assert create["Timeout"] == 900
     assert create["Layers"] == [{"LayerName": "ffmpeg", "LayerVersion": 1}]
     assert create["Code"]["ZipFile"].startswith("<base64 zip")
     assert calls[-1]["params"]["TriggerDesc"] == "0 */1 * * * * *"

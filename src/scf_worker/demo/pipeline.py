@@ -32,6 +32,8 @@ from scf_worker.webhooks.signing import generate_secret
 
 DEMO_BUCKET = "media-1250000000"
 DEMO_USER = "demo-user"
+# Output kinds that are media files ffprobe can read; the others (playlists, WebVTT) are text.
+PROBED_KINDS = ("video", "audio", "thumbnail", "sprite", "image")
 EVENT_DELIVERIES = 2  # COS may deliver an event more than once; the demo always does.
 
 
@@ -211,9 +213,18 @@ def _collect(report: DemoReport, workdir: Path) -> None:
     for job in services.jobs.list_jobs():
         for output in (job.result or {}).get("outputs", []):
             path = workdir / "cos" / job.resource.bucket / output["key"]
+            if output["kind"] not in PROBED_KINDS:
+                # Playlists and WebVTT are text; their entry already carries size and duration.
+                report.outputs.append({
+                    "path": str(path), "kind": output["kind"], "width": output.get("width", 0),
+                    "height": output.get("height", 0),
+                    "durationSeconds": output.get("duration_seconds", 0.0), "codec": None,
+                    "pixFmt": None, "jobId": job.id,
+                })
+                continue
             info = probe(path, ffprobe)
             report.outputs.append({
                 "path": str(path), "kind": output["kind"], "width": info.width,
                 "height": info.height, "durationSeconds": round(info.duration_seconds, 3),
-                "codec": info.video_codec, "pixFmt": info.pix_fmt, "jobId": job.id,
+                "codec": info.video_codec or info.audio_codec, "pixFmt": info.pix_fmt, "jobId": job.id,
             })

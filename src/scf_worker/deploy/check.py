@@ -35,7 +35,9 @@ _SECRET_NAME_PARTS = ("SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "PRIVATE")
 # A KMS ciphertext of a short secret; used to estimate the 4 KB budget before deploy.
 SECRET_VALUE_ESTIMATE_BYTES = 256
 _KEYS = ("name", "description", "handler", "runtime", "memorySize", "timeout", "asyncRunEnable",
-         "reservedConcurrencyMem", "asyncRetry", "layers", "package", "environment", "triggers")
+         "reservedConcurrencyMem", "asyncRetry", "layers", "package", "environment", "triggers",
+         # Documentation only (measured sizing per preset); deploy ignores it.
+         "presetRecommendations")
 
 
 def check_project(root: Path) -> list[Problem]:

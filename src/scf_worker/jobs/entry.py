@@ -124,7 +124,7 @@ def _run_one(services: Services, function_name: str, job_type: str, body: Any,
                                    attempts_made=outcome.attempts_made,
                                    first_failure=first_failure or outcome.failure)
         managed = bool(ctx.get("managed_consumer"))
-        duplicate = outcome.result.get("status") == "duplicate"
+        duplicate = outcome.code == "duplicate" or outcome.result.get("status") == "duplicate"
         record = metrics.InvocationRecord(
             function=function_name, trigger="queue" if managed else "direct",
             outcome="duplicate" if duplicate else outcome.status, code=outcome.code,

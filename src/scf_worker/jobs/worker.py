@@ -176,3 +176,39 @@ def drain(services: Services, topic: str, deadline_monotonic: float) -> WorkerSt
             services.queue.release(delivery)
             raise
     return stats
+
+
+def run_pool(services: Services, workers: int, max_messages: int = 10_000,
+             max_wait_seconds: float = 900.0) -> WorkerStats:
+    """Run ``run_until_idle`` on ``workers`` threads at once and add up their stats.
+
+    ffmpeg runs in child processes, so threads give real parallelism, for
+    example to fan-out segments. An idle thread keeps polling while another
+    thread holds a lease, because that thread may queue more work (segments,
+    joins). ``max_wait_seconds`` bounds each thread's total waiting, as in
+    ``run_until_idle``.
+    """
+    import threading
+    from dataclasses import fields
+
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    total = WorkerStats()
+    lock = threading.Lock()
+
+    def work() -> None:
+        stats = run_until_idle(services, max_messages=max_messages, max_wait_seconds=max_wait_seconds)
+        with lock:
+            for item in fields(WorkerStats):
+                value = getattr(stats, item.name)
+                if isinstance(value, int):
+                    setattr(total, item.name, getattr(total, item.name) + value)
+            for topic, count in stats.by_topic.items():
+                total.by_topic[topic] = total.by_topic.get(topic, 0) + count
+
+    threads = [threading.Thread(target=work, name=f"scf-worker-{i}", daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return total

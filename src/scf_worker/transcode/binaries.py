@@ -1,4 +1,4 @@
-"""Locate ffmpeg and ffprobe: the configured path, then PATH, then the imageio-ffmpeg wheel.
+"""Locate ffmpeg and ffprobe: configured path, PATH, layer (``/opt``), code package, imageio-ffmpeg.
 
 On SCF the code and layer directories are read-only and the exec bit may be
 lost, so a binary that is not executable is copied to /tmp and made so.
@@ -17,19 +17,43 @@ from scf_worker.transcode.errors import FfmpegNotFound
 
 
 def _executable(path: str) -> str:
+    """Return ``path`` when it is executable, else a copy under the temp dir with the exec bit set.
+
+    The copy's name carries the source's size and mtime, so a changed layer
+    never reuses a stale copy; it is written under a temporary name and
+    renamed, so a concurrent invocation never runs a half-written file.
+    """
     if os.access(path, os.X_OK):
         return path
-    target = Path(tempfile.gettempdir()) / "scf-worker-bin" / Path(path).name
+    source = Path(path)
+    status = source.stat()
+    copy_name = f"{source.name}-{status.st_size}-{int(status.st_mtime)}"
+    target = Path(tempfile.gettempdir()) / "scf-worker-bin" / copy_name
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
-        shutil.copyfile(path, target)
-        target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{source.name}-")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, partial)
+            os.chmod(partial, stat.S_IRWXU)  # the function's own user is the only one running it
+            os.replace(partial, target)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
     return str(target)
+
+
+def _code_package_candidates(name: str) -> list[str]:
+    """Paths where a binary shipped in the function's code package lives (``USER_CODE_ROOT``)."""
+    root = os.environ.get("USER_CODE_ROOT")
+    return [os.path.join(root, name), os.path.join(root, "bin", name)] if root else []
 
 
 @lru_cache(maxsize=4)
 def find_ffmpeg(configured: str | None = None) -> str:
-    for candidate in (configured, shutil.which("ffmpeg"), "/opt/ffmpeg", "/opt/bin/ffmpeg"):
+    candidates = (configured, shutil.which("ffmpeg"), "/opt/ffmpeg", "/opt/bin/ffmpeg",
+                  *_code_package_candidates("ffmpeg"))
+    for candidate in candidates:
         if candidate and os.path.isfile(candidate):
             return _executable(candidate)
     try:
@@ -45,7 +69,8 @@ def find_ffmpeg(configured: str | None = None) -> str:
 def find_ffprobe(configured: str | None = None, ffmpeg: str | None = None) -> str | None:
     """Return an ffprobe path, or None when only ffmpeg exists (probing then uses PyAV)."""
     sibling = str(Path(ffmpeg).with_name("ffprobe")) if ffmpeg else None
-    for candidate in (configured, shutil.which("ffprobe"), sibling, "/opt/ffprobe"):
+    for candidate in (configured, shutil.which("ffprobe"), sibling, "/opt/ffprobe", "/opt/bin/ffprobe",
+                      *_code_package_candidates("ffprobe")):
         if candidate and os.path.isfile(candidate):
             return _executable(candidate)
     return None

@@ -1,21 +1,37 @@
-"""Probe media with ffprobe, or with PyAV where ffprobe is absent."""
+"""Probe media with ffprobe, or with PyAV where ffprobe is absent.
+
+Inputs are untrusted, so ffprobe may open only local files: a playlist or
+concat list that names a URL is rejected instead of fetched. Formats that
+read text as pictures (``tty``) or follow references (``hls``, ``concat``)
+are rejected outright, whatever the file's extension or declared MIME type.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from scf_worker.transcode.errors import InvalidMedia
+from scf_worker.transcode.errors import InvalidMedia, UnsupportedCodec
 
 PROBE_TIMEOUT_SECONDS = 60
+# Input options applied to every ffprobe and ffmpeg run on untrusted files.
+SAFE_INPUT_OPTIONS = ("-protocol_whitelist", "file")
+REJECTED_FORMATS = frozenset({
+    "tty", "hls", "applehttp", "concat", "ffmetadata", "lavfi", "sdp", "rtp", "rtsp", "dash",
+    "mpjpeg", "image2pipe",
+})
+REJECTED_VIDEO_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
+STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "bmp", "tiff", "gif", "jpeg2000", "jpegls"})
 
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What the pipeline needs to know about one file."""
+    """Facts about one file's streams that the pipeline decides on."""
 
     format_name: str
     duration_seconds: float
@@ -28,31 +44,111 @@ class MediaInfo:
     audio_codec: str | None = None
     pix_fmt: str | None = None
     color_transfer: str | None = None
+    color_primaries: str | None = None
+    frame_rate: Fraction | None = None
+    is_variable_frame_rate: bool = False
+    sample_aspect_ratio: Fraction = Fraction(1)
     is_still_image: bool = False
+    cover_art_index: int | None = None
+    cover_art_size: tuple[int, int] = (0, 0)
+    video_profile: str | None = None
+    video_level: int | None = None
+    audio_channels: int = 0
+    audio_profile: str | None = None
+    audio_sample_rate: int = 0
+    # Per-stream timing, for the audio drift check; None where the container has none (Matroska).
+    video_start_seconds: float | None = None
+    video_duration_seconds: float | None = None
+    audio_start_seconds: float | None = None
+    audio_duration_seconds: float | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
-        """Return width and height as shown, with a 90° or 270° rotation applied."""
+        """Width and height as shown: sample aspect ratio applied, then a 90° or 270° rotation."""
+        width = round(self.width * self.sample_aspect_ratio) if self.sample_aspect_ratio else self.width
         if self.rotation % 180 == 90:
-            return self.height, self.width
-        return self.width, self.height
+            return self.height, width
+        return width, self.height
+
+    @property
+    def is_hdr(self) -> bool:
+        return self.color_transfer in HDR_TRANSFERS
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per sample of the video, read from the pixel format name (``yuv420p10le`` → 10)."""
+        fmt = self.pix_fmt or ""
+        for depth in (16, 14, 12, 10, 9):
+            if f"p{depth}" in fmt:
+                return depth
+        return 8
+
+    @property
+    def audio_is_aac_lc(self) -> bool:
+        """Whether the audio can be copied into MP4, M4A and HLS as it is (AAC-LC, ≤ 2 channels, ≤ 48 kHz)."""
+        return (self.audio_codec == "aac" and self.audio_profile == "LC" and 0 < self.audio_channels <= 2
+                and 0 < self.audio_sample_rate <= 48_000)
+
+    @property
+    def has_cover_art(self) -> bool:
+        return self.cover_art_index is not None
 
 
 def probe(path: Path, ffprobe: str | None) -> MediaInfo:
+    """Describe the file's streams; raise InvalidMedia when it is not usable media."""
     if path.stat().st_size == 0:
         raise InvalidMedia("file is empty")
     if ffprobe is None:
         return _probe_pyav(path)
-    command = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-               str(path)]
+    command = [ffprobe, "-v", "error", *SAFE_INPUT_OPTIONS, "-print_format", "json",
+               "-show_format", "-show_streams", str(path)]
+    data = _run_probe(command)
+    return _from_ffprobe(data)
+
+
+def keyframe_times(path: Path, ffprobe: str | None) -> list[float]:
+    """Return the presentation times of the first video stream's keyframes, in seconds.
+
+    Only packets are read (no decoding), so this is fast even for long sources.
+    """
+    if ffprobe is None:
+        return _keyframes_pyav(path)
+    command = [ffprobe, "-v", "error", *SAFE_INPUT_OPTIONS, "-select_streams", "v:0",
+               "-show_entries", "packet=pts_time,flags", "-print_format", "json", str(path)]
+    packets = _run_probe(command).get("packets") or []
+    times = [float(p["pts_time"]) for p in packets
+             if "K" in str(p.get("flags", "")) and p.get("pts_time") not in (None, "N/A")]
+    return sorted(times)
+
+
+def _run_probe(command: list[str]) -> dict[str, Any]:
     try:
         completed = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS,
                                    check=False)
     except subprocess.TimeoutExpired:
         raise InvalidMedia("ffprobe timed out reading the file") from None
     if completed.returncode != 0:
-        raise InvalidMedia("ffprobe could not read the file as media")
-    return _from_ffprobe(json.loads(completed.stdout or b"{}"))
+        reason = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+        # Drop the scratch path ffprobe prefixes its message with; it means nothing to the caller.
+        detail = reason[-1].replace(command[-1], "input")[:200] if reason else "no error output"
+        raise InvalidMedia(f"ffprobe could not read the file as media ({detail})")
+    try:
+        data: dict[str, Any] = json.loads(completed.stdout or b"{}")
+    except json.JSONDecodeError:
+        raise InvalidMedia("ffprobe printed output that is not JSON") from None
+    return data
+
+
+def _fraction(raw: Any) -> Fraction | None:
+    """Parse ``30000/1001`` or ``25``; return None for ``0/0`` and other unusable values."""
+    if raw in (None, "", "N/A"):
+        return None
+    try:
+        text = str(raw).replace(":", "/")
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value > 0 else None
 
 
 def _rotation_of(stream: dict[str, Any]) -> int:
@@ -65,35 +161,90 @@ def _rotation_of(stream: dict[str, Any]) -> int:
     return 0
 
 
+def _is_variable_frame_rate(video: dict[str, Any]) -> bool:
+    """Guess VFR: the average rate (``avg_frame_rate``) differs from the base rate (``r_frame_rate``).
+
+    NOTE: this is a heuristic. A CFR stream with a few dropped frames also
+    reads as VFR, which only costs an fps filter that changes nothing.
+    """
+    average = _fraction(video.get("avg_frame_rate"))
+    base = _fraction(video.get("r_frame_rate"))
+    if average is None or base is None:
+        return False
+    return abs(float(average) - float(base)) > 0.01 * float(base)
+
+
 def _from_ffprobe(data: dict[str, Any]) -> MediaInfo:
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
+    format_name = str(fmt.get("format_name") or "")
+    if format_name in REJECTED_FORMATS:
+        raise InvalidMedia(f"format {format_name} is not accepted as a media upload")
+
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not s.get("disposition", {}).get("attached_pic")), None)
+    cover = next((s for s in streams if s.get("codec_type") == "video"
+                  and s.get("disposition", {}).get("attached_pic")), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     if video is None and audio is None:
         raise InvalidMedia("no audio or video stream")
-    format_name = str(fmt.get("format_name") or "")
+    if video is not None and video.get("codec_name") in REJECTED_VIDEO_CODECS:
+        raise InvalidMedia(f"video codec {video.get('codec_name')} is text, not a picture")
+    for stream in (video, audio):
+        if stream is not None and not stream.get("codec_name"):
+            # ffprobe leaves codec_name out when this build has no decoder for the stream.
+            tag = stream.get("codec_tag_string") or "unknown"
+            raise UnsupportedCodec(f"no decoder for the {stream.get('codec_type')} stream (tag {tag})")
+
     duration = float(fmt.get("duration") or (video or audio or {}).get("duration") or 0)
     still = video is not None and audio is None and (
-        format_name.endswith("_pipe") or format_name in ("image2", "png_pipe", "webp_pipe")
+        format_name.endswith("_pipe") or format_name == "image2"
+        or (video.get("codec_name") in STILL_IMAGE_CODECS and int(video.get("nb_frames") or 1) <= 1
+            and duration < 0.1)
     )
     if duration <= 0 and not still:
         raise InvalidMedia("media has no duration")
+
+    video = video or {}
+    level = video.get("level")
     return MediaInfo(
         format_name=format_name,
-        duration_seconds=duration,
-        has_video=video is not None,
+        duration_seconds=0.0 if still else duration,
+        has_video=bool(video),
         has_audio=audio is not None,
-        width=int((video or {}).get("width") or 0),
-        height=int((video or {}).get("height") or 0),
+        width=int(video.get("width") or 0),
+        height=int(video.get("height") or 0),
         rotation=_rotation_of(video) if video else 0,
-        video_codec=(video or {}).get("codec_name"),
+        video_codec=video.get("codec_name"),
         audio_codec=(audio or {}).get("codec_name"),
-        pix_fmt=(video or {}).get("pix_fmt"),
-        color_transfer=(video or {}).get("color_transfer"),
+        pix_fmt=video.get("pix_fmt"),
+        color_transfer=video.get("color_transfer"),
+        color_primaries=video.get("color_primaries"),
+        frame_rate=_fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate")),
+        is_variable_frame_rate=bool(video) and not still and _is_variable_frame_rate(video),
+        sample_aspect_ratio=_fraction(video.get("sample_aspect_ratio")) or Fraction(1),
         is_still_image=still,
+        cover_art_index=int(cover["index"]) if cover is not None else None,
+        cover_art_size=(int(cover.get("width") or 0), int(cover.get("height") or 0)) if cover else (0, 0),
+        video_profile=video.get("profile"),
+        video_level=int(level) if isinstance(level, int) and level > 0 else None,
+        audio_channels=int((audio or {}).get("channels") or 0),
+        audio_profile=(audio or {}).get("profile"),
+        audio_sample_rate=int((audio or {}).get("sample_rate") or 0),
+        video_start_seconds=_seconds(video.get("start_time")),
+        video_duration_seconds=_seconds(video.get("duration")),
+        audio_start_seconds=_seconds((audio or {}).get("start_time")),
+        audio_duration_seconds=_seconds((audio or {}).get("duration")),
     )
+
+
+def _seconds(raw: Any) -> float | None:
+    if raw in (None, "", "N/A"):
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 def _probe_pyav(path: Path) -> MediaInfo:
@@ -102,26 +253,54 @@ def _probe_pyav(path: Path) -> MediaInfo:
     except ImportError:
         raise InvalidMedia("no ffprobe and no PyAV to probe with; install scf-worker[media]") from None
     try:
-        with av.open(str(path)) as container:
-            video = next(iter(container.streams.video), None)
-            audio = next(iter(container.streams.audio), None)
-            if video is None and audio is None:
-                raise InvalidMedia("no audio or video stream")
-            duration = (container.duration or 0) / 1_000_000
-            rotation = 0
-            if video is not None:
-                rotation = int(getattr(video.codec_context, "rotation", 0) or 0) % 360
-            return MediaInfo(
-                format_name=container.format.name,
-                duration_seconds=duration,
-                has_video=video is not None,
-                has_audio=audio is not None,
-                width=video.codec_context.width if video else 0,
-                height=video.codec_context.height if video else 0,
-                rotation=rotation,
-                video_codec=video.codec_context.name if video else None,
-                audio_codec=audio.codec_context.name if audio else None,
-                pix_fmt=video.codec_context.pix_fmt if video else None,
-            )
+        with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
+            return _from_pyav(container)
     except av.FFmpegError:
         raise InvalidMedia("PyAV could not read the file as media") from None
+
+
+def _from_pyav(container: Any) -> MediaInfo:
+    format_name = container.format.name
+    if format_name in REJECTED_FORMATS:
+        raise InvalidMedia(f"format {format_name} is not accepted as a media upload")
+    videos = list(container.streams.video)
+    video = next((v for v in videos if not v.disposition & 0x400), None)  # 0x400 = attached_pic
+    cover = next((v for v in videos if v.disposition & 0x400), None)
+    audio = next(iter(container.streams.audio), None)
+    if video is None and audio is None:
+        raise InvalidMedia("no audio or video stream")
+    duration = (container.duration or 0) / 1_000_000
+    still = video is not None and audio is None and format_name.endswith("_pipe")
+    if duration <= 0 and not still:
+        raise InvalidMedia("media has no duration")
+    context = video.codec_context if video is not None else None
+    rate = video.average_rate if video is not None else None
+    return MediaInfo(
+        format_name=format_name,
+        duration_seconds=0.0 if still else duration,
+        has_video=video is not None,
+        has_audio=audio is not None,
+        width=context.width if context else 0,
+        height=context.height if context else 0,
+        # NOTE: the PyAV path does not read the display matrix, so a rotated phone
+        # video probed without ffprobe is rendered in its stored orientation.
+        rotation=0,
+        video_codec=context.name if context else None,
+        audio_codec=audio.codec_context.name if audio is not None else None,
+        pix_fmt=context.pix_fmt if context else None,
+        frame_rate=Fraction(rate) if rate else None,
+        is_still_image=still,
+        cover_art_index=cover.index if cover is not None else None,
+        cover_art_size=(cover.codec_context.width, cover.codec_context.height) if cover else (0, 0),
+        audio_channels=audio.codec_context.channels if audio is not None else 0,
+    )
+
+
+def _keyframes_pyav(path: Path) -> list[float]:
+    import av
+
+    with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
+        stream = container.streams.video[0]
+        times = [float(packet.pts * packet.time_base) for packet in container.demux(stream)
+                 if packet.is_keyframe and packet.pts is not None]
+    return sorted(times)
