@@ -115,6 +115,12 @@ def test_dev_stack_upload_flows_to_webhook_and_ctrl_c_stops_everything(tmp_path:
         status, recorded = post(f"{info['gateway']}/cos/callback", callback,
                                 {**headers, "Content-Type": "application/json"})
         assert status == 200 and recorded["data"]["status"] == "duplicate"
+
+        with urllib.request.urlopen(f"{info['gateway']}/metrics", timeout=10) as response:
+            exposition = response.read().decode()
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert 'scf_worker_invocations_total{function="media-sign",outcome="ok"}' in exposition
+        assert 'scf_worker_invocation_duration_ms_count{function="transcode"}' in exposition
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

@@ -87,8 +87,11 @@ def build_event(method: str, target: str, headers: dict[str, str], body: bytes,
 class ApiGateway:
     """A threading HTTP server on loopback that turns requests into integration events."""
 
-    def __init__(self, routes: list[Route], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, routes: list[Route], host: str = "127.0.0.1", port: int = 0,
+                 metrics: Callable[[], str] | None = None) -> None:
         self.routes = {(r.method, r.path): r for r in routes}
+        # GET /metrics serves Prometheus text when the stack provides it.
+        self.metrics = metrics
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="apigw", daemon=True)
@@ -111,6 +114,10 @@ class ApiGateway:
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes,
                  client_ip: str) -> tuple[int, dict[str, str], bytes]:
         path = urlsplit(target).path
+        if method == "GET" and path == "/metrics" and self.metrics is not None:
+            from scf_worker.observability.prometheus import CONTENT_TYPE
+
+            return 200, {"Content-Type": CONTENT_TYPE}, self.metrics().encode()
         route = self.routes.get((method, path)) or self.routes.get(("ANY", path))
         if route is None:
             known_path = any(p == path for _, p in self.routes)

@@ -81,7 +81,7 @@ class DevStack:
         info = self._configure(receiver_secret)
         handlers = {m.name: load_handler(m) for m in self.manifests}
 
-        self.gateway = ApiGateway(self._routes(handlers), self.host, self.port)
+        self.gateway = ApiGateway(self._routes(handlers), self.host, self.port, metrics=self._metrics)
         self.watcher = StoreWatcher(self.workdir / "cos", self._subscriptions(handlers),
                                     os.environ.get("COS_REGION", "ap-guangzhou"), self.poll_seconds)
         self.timer_runner = TimerRunner(self._timers(handlers) if self.timers else [])
@@ -123,6 +123,13 @@ class DevStack:
         self._stop.set()
 
     # -- setup -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _metrics() -> str:
+        from scf_worker.app import get_services
+        from scf_worker.observability.prometheus import exposition
+
+        return exposition(get_services())
 
     def _cos_endpoint(self) -> Any:
         """Start the loopback COS endpoint that checks issued credentials and writes the local store."""
