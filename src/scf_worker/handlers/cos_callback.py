@@ -46,7 +46,10 @@ def callback_service(services: Services) -> CallbackService:
 def _http(services: Services, request: HttpRequest, invocation: Invocation) -> Any:
     services.settings.require("CALLBACK_SHARED_SECRET")
     service = callback_service(services)
-    return service.handle_http(request, service.budget(invocation))
+    result = service.handle_http(request, service.budget(invocation))
+    metrics.note(objectKey=result.get("key") or "",
+                 duplicates=int(result.get("status") == "duplicate"))
+    return result
 
 
 _http_handler = http_function(FUNCTION_NAME, "POST /cos/callback", _http)

@@ -8,15 +8,14 @@ invocation's time limit. Permanent failures wait for an operator
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from scf_worker.app import get_services
+from scf_worker.app import Services, get_services
 from scf_worker.observability import logging as obs_logging
 from scf_worker.retry.deadletter import DeadLetterQuery
 from scf_worker.retry.replay import Replayer, ReplayOptions
 from scf_worker.runtime.events import kind_of
-from scf_worker.runtime.invocation import start_invocation, unsupported
+from scf_worker.runtime.invocation import end_invocation, start_invocation, unsupported
 
 FUNCTION_NAME = "dlq-replay"
 log = obs_logging.get_logger(__name__)
@@ -45,5 +44,12 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         report = Replayer(services).run(options)
         return {"code": 0, "message": "ok", "requestId": invocation.request_id, **report.summary()}
     finally:
-        log.info("invocation_end", code=code, coldStart=invocation.cold_start,
-                 durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+        end_invocation(FUNCTION_NAME, kind, invocation, code, _services_if_built())
+
+
+def _services_if_built() -> Services | None:
+    """Return the instance's services for the metrics record, or None when they failed to build."""
+    try:
+        return get_services()
+    except Exception:  # noqa: BLE001 (the invocation already logged why)
+        return None

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from scf_worker.app import Services, get_services
@@ -23,7 +22,13 @@ from scf_worker.handlers.media_sign import upload_settings
 from scf_worker.observability import logging as obs_logging
 from scf_worker.runtime.errors import ApiError
 from scf_worker.runtime.events import HttpRequest, kind_of, parse_timer
-from scf_worker.runtime.invocation import Invocation, http_function, start_invocation, unsupported
+from scf_worker.runtime.invocation import (
+    Invocation,
+    end_invocation,
+    http_function,
+    start_invocation,
+    unsupported,
+)
 from scf_worker.storage.base import check_key
 from scf_worker.storage.errors import InvalidObjectKey
 from scf_worker.uploads.auth import authenticate
@@ -179,5 +184,12 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         log.exception("import_invocation_failed")
         raise
     finally:
-        log.info("invocation_end", code=code, coldStart=invocation.cold_start,
-                 durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+        end_invocation(FUNCTION_NAME, kind, invocation, code, _services_if_built())
+
+
+def _services_if_built() -> Services | None:
+    """Return the instance's services for the metrics record, or None when they failed to build."""
+    try:
+        return get_services()
+    except Exception:  # noqa: BLE001 (the invocation already logged why)
+        return None

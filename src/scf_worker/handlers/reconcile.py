@@ -9,7 +9,6 @@ only reports what it would do.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from scf_worker.app import Services, get_services
@@ -17,7 +16,7 @@ from scf_worker.batch import MonotonicDeadline
 from scf_worker.batch.wiring import reconciler_for
 from scf_worker.observability import logging as obs_logging
 from scf_worker.runtime.events import kind_of
-from scf_worker.runtime.invocation import Invocation, start_invocation, unsupported
+from scf_worker.runtime.invocation import Invocation, end_invocation, start_invocation, unsupported
 
 log = obs_logging.get_logger(__name__)
 metrics_log = obs_logging.get_logger("scf_worker.metrics")
@@ -54,5 +53,12 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         log.exception("reconcile_failed")
         raise
     finally:
-        log.info("invocation_end", code=code, coldStart=invocation.cold_start,
-                 durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
+        end_invocation(FUNCTION_NAME, kind, invocation, code, _services_if_built())
+
+
+def _services_if_built() -> Services | None:
+    """Return the instance's services for the metrics record, or None when they failed to build."""
+    try:
+        return get_services()
+    except Exception:  # noqa: BLE001 (the invocation already logged why)
+        return None

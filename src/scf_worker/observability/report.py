@@ -35,8 +35,12 @@ DEFAULT_FAULTS = {
     "cos-callback": "bad_signature=0.05,duplicate=0.1",
     "transcode": "transient=0.1,permanent=0.05",
     "webhook-forward": "transient=0.1,permanent=0.03,slow=0.05,duplicate=0.05",
+    "media-import": "permanent=0.05",
+    "reconcile": "",
+    "dlq-replay": "",
 }
-DEFAULT_REQUESTS = {"media-sign": 500, "cos-callback": 500, "transcode": 20, "webhook-forward": 200}
+DEFAULT_REQUESTS = {"media-sign": 500, "cos-callback": 500, "transcode": 20, "webhook-forward": 200,
+                    "media-import": 200, "reconcile": 100, "dlq-replay": 50}
 
 
 @dataclass
@@ -112,14 +116,20 @@ def _drive(function: str, env: dict[str, str], count: int, spec: simulate.FaultS
         return simulate.simulate_media_sign(env, count, spec, rng)
     if function == "cos-callback":
         return simulate.simulate_cos_callback(env, count, spec, rng)
-    if function == "transcode":
-        return simulate.simulate_transcode(env, count, spec, rng, workdir)
 
     def configure(extra: dict[str, str]) -> Services:
         os.environ.update(extra)
         reset_services()
         return get_services()
 
+    if function == "transcode":
+        return simulate.simulate_transcode(env, count, spec, rng, workdir, configure)
+    if function == "media-import":
+        return simulate.simulate_media_import(env, count, spec, rng)
+    if function == "reconcile":
+        return simulate.simulate_reconcile(env, count, spec, rng)
+    if function == "dlq-replay":
+        return simulate.simulate_dlq_replay(env, count, spec, rng, configure)
     return simulate.simulate_webhook_forward(env, count, spec, rng, configure)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from scf_worker.runtime import samples
 from scf_worker.storage.errors import StorageError
 
 SLOW_RECEIVER_SECONDS = 0.2
+# The first bytes of an MP4 file, enough for cos-callback's magic-byte check.
+MP4_HEADER = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 16
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,11 @@ def simulate_cos_callback(env: dict[str, str], requests: int, faults: FaultSpec,
     from scf_worker.webhooks.signing import decode_secret, signature_headers
 
     key = decode_secret(env["CALLBACK_SHARED_SECRET"])
+    from scf_worker.storage.local import LocalObjectStore
+
+    store = get_services().store
+    if not isinstance(store, LocalObjectStore):
+        raise RuntimeError("the simulation needs the folder object store (STORAGE_URL=file:///...)")
     counts: dict[str, int] = {}
     sent: list[bytes] = []
     for index in range(requests):
@@ -106,9 +112,11 @@ def simulate_cos_callback(env: dict[str, str], requests: int, faults: FaultSpec,
         if fault == "duplicate" and sent:
             body = rng.choice(sent)
         else:
-            body = json.dumps({"objectKey": f"uploads/u{index % 50}/{index:06d}.mp4",
-                               "etag": secrets.token_hex(16), "bucket": env["COS_BUCKET"],
-                               "size": 1000 + index, "mime": "video/mp4"}).encode()
+            # cos-callback checks the object itself, so each callback names a stored MP4 header.
+            object_key = f"uploads/u{index % 50}/{index:06d}.mp4"
+            info = store.put_bytes(env["COS_BUCKET"], object_key, MP4_HEADER + index.to_bytes(4, "big"))
+            body = json.dumps({"objectKey": object_key, "etag": info.etag, "bucket": env["COS_BUCKET"],
+                               "size": info.size, "mime": "video/mp4"}).encode()
             sent.append(body)
         headers = signature_headers([key], f"msg_{index}", int(time.time()), body)
         if fault == "bad_signature":
@@ -137,12 +145,16 @@ class _FlakyStore:
 
 
 def simulate_transcode(env: dict[str, str], requests: int, faults: FaultSpec, rng: random.Random,
-                       workdir: Path) -> dict[str, int]:
+                       workdir: Path, configure: Callable[[dict[str, str]], Services]) -> dict[str, int]:
     from scf_worker.callbacks.recorder import SqlUploadRecorder, VerifiedUpload
     from scf_worker.demo.media import make_clip
     from scf_worker.jobs.worker import run_until_idle
+    from scf_worker.webhooks.signing import generate_secret
 
-    services = get_services()
+    # Events go to a loopback receiver, so only transcode's own failures reach the dead letters.
+    receiver = _Receiver()
+    services = configure({"WEBHOOK_ENDPOINTS": json.dumps(
+        [{"url": receiver.url, "secret": generate_secret()}])})
     clip = make_clip(workdir / "sim.mp4", seconds=1.0, width=160, height=90)
     junk = workdir / "junk.mp4"
     junk.write_text("not a video")
@@ -158,8 +170,12 @@ def simulate_transcode(env: dict[str, str], requests: int, faults: FaultSpec, rn
         recorder.record(VerifiedUpload(env["COS_BUCKET"], key, info.etag, info.size, "video/mp4"),
                         f"sim-{index}")
     services.__dict__["store"] = _FlakyStore(services.store, flaky)
-    stats = run_until_idle(services, max_wait_seconds=120)
-    return {"processed": stats.processed, "retried": stats.retried, "dead": stats.dead}
+    try:
+        stats = run_until_idle(services, max_wait_seconds=120)
+    finally:
+        receiver.close()
+    return {"processed": stats.by_topic.get("transcode", 0), "retried": stats.retried,
+            "dead": stats.dead}
 
 
 class _Receiver:
@@ -167,6 +183,8 @@ class _Receiver:
 
     def __init__(self) -> None:
         self.failed_once: set[str] = set()
+        # While set, every delivery gets a 503 (the dead-letter replay simulation).
+        self.fail_all = False
         self.lock = threading.Lock()
         receiver = self
 
@@ -185,6 +203,8 @@ class _Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def status_for(self, job_id: str) -> int:
+        if self.fail_all:
+            return 503
         if job_id.startswith("sim-slow"):
             time.sleep(SLOW_RECEIVER_SECONDS)
         if job_id.startswith("sim-permanent"):
@@ -230,3 +250,96 @@ def simulate_webhook_forward(env: dict[str, str], requests: int, faults: FaultSp
     finally:
         receiver.close()
     return {"processed": stats.processed, "retried": stats.retried, "dead": stats.dead}
+
+
+def _media_sources(env: dict[str, str], count: int, bad: set[int], prefix: str) -> list[str]:
+    """Store ``count`` small sources (MP4 headers, or text for the ``bad`` ones); return their keys."""
+    from scf_worker.storage.local import LocalObjectStore
+
+    store = get_services().store
+    if not isinstance(store, LocalObjectStore):
+        raise RuntimeError("the simulation needs the folder object store (STORAGE_URL=file:///...)")
+    keys = []
+    for index in range(count):
+        key = f"{prefix}{index:05d}.mp4"
+        content = b"plain text, not media" if index in bad else MP4_HEADER + index.to_bytes(4, "big")
+        store.put_bytes(env["COS_BUCKET"], key, content)
+        keys.append(key)
+    return keys
+
+
+def simulate_media_import(env: dict[str, str], requests: int, faults: FaultSpec,
+                          rng: random.Random) -> dict[str, int]:
+    """Import a manifest of ``requests`` rows; ``permanent`` rows name text files or missing keys."""
+    from scf_worker.handlers.media_import import main_handler
+    from scf_worker.storage.local import LocalObjectStore
+
+    bad = {i for i in range(requests) if faults.pick(rng, ("permanent",))}
+    keys = _media_sources(env, requests, {i for i in bad if i % 2 == 0}, "staging/sim/")
+    rows = [{"source": key if not (i in bad and i % 2) else f"staging/missing/{i}.mp4", "id": f"r{i}"}
+            for i, key in enumerate(keys)]
+    manifest_key = "imports/manifests/sim.jsonl"
+    store = get_services().store
+    assert isinstance(store, LocalObjectStore)
+    store.put_bytes(env["COS_BUCKET"], manifest_key,
+                    "\n".join(json.dumps(row) for row in rows).encode())
+    counts: dict[str, int] = {}
+    for _ in range(50):  # bounded: each tick resumes from the checkpoint
+        response = main_handler({"manifest": manifest_key}, samples.context("media-import", 900_000))
+        imports = response.get("imports") or []
+        status = imports[0].get("status") if imports and isinstance(imports[0], dict) else None
+        counts["invocations"] = counts.get("invocations", 0) + 1
+        if status in ("done", "failed", None):
+            break
+    report = store.path_of(env["COS_BUCKET"], manifest_key + ".report.jsonl")
+    for line in report.read_text().splitlines() if report.exists() else []:
+        row_status = json.loads(line).get("status", "unknown")
+        counts[row_status] = counts.get(row_status, 0) + 1
+    return counts
+
+
+def simulate_reconcile(env: dict[str, str], requests: int, faults: FaultSpec,
+                       rng: random.Random) -> dict[str, int]:
+    """Seed ``requests`` orphan uploads (objects with no record) and run reconcile until clean."""
+    from scf_worker.handlers.reconcile import main_handler
+
+    _media_sources(env, requests, set(), "uploads/sim/")
+    counts: dict[str, int] = {}
+    for _ in range(3):
+        result = main_handler(samples.timer_event("reconcile"), samples.context("reconcile", 300_000))
+        summary = result.get("result") or {}
+        for name in ("orphans", "recorded", "stuckJobs", "requeued"):
+            counts[name] = counts.get(name, 0) + int(summary.get(name) or 0)
+    return counts
+
+
+def simulate_dlq_replay(env: dict[str, str], requests: int, faults: FaultSpec, rng: random.Random,
+                        configure: Callable[[dict[str, str]], Services]) -> dict[str, int]:
+    """Dead-letter ``requests`` webhook events against a failing receiver, then replay them."""
+    from scf_worker.handlers.dlq_replay import main_handler
+    from scf_worker.jobs.worker import run_until_idle
+    from scf_worker.webhooks.signing import generate_secret
+
+    receiver = _Receiver()
+    try:
+        secret = generate_secret()
+        url = receiver.url
+        # First every delivery fails for good (400), so each event lands in the dead letters.
+        # The breaker stays closed here, so the replay measures delivery, not the breaker's wait.
+        services = configure({"WEBHOOK_ENDPOINTS": json.dumps([{"url": url + "?fail", "secret": secret}]),
+                              "RETRY_MAX_ATTEMPTS": "2", "WEBHOOK_BREAKER_FAILURES": "1000"})
+        receiver.fail_all = True
+        with services.db.transaction() as tx:
+            for index in range(requests):
+                event = {"schemaVersion": 1, "event": "SCF_JOB_DONE", "jobId": f"sim-replay-{index:05d}",
+                         "type": "media.transcode", "status": "done",
+                         "resource": {"bucket": env["COS_BUCKET"], "key": f"k/{index}", "mime": None},
+                         "metrics": {"durationMs": 1, "attempts": 1}, "at": "2026-01-01T00:00:00Z"}
+                services.jobs.enqueue(tx, "webhook-forward", event)
+        run_until_idle(services, max_wait_seconds=60)
+        receiver.fail_all = False
+        configure({"DLQ_REPLAY_BUDGET": str(max(requests, 1))})
+        response = main_handler(samples.timer_event("dlq-replay"), samples.context("dlq-replay", 900_000))
+    finally:
+        receiver.close()
+    return {k: int(v) for k, v in response.items() if isinstance(v, int) and k != "code"}

@@ -81,6 +81,20 @@ def bind_invocation(function_name: str, route: str, invocation: Invocation, even
         log.info("event_received", **obs_logging.event_summary(event))
 
 
+def end_invocation(function_name: str, trigger: str, invocation: Invocation, code: str,
+                   services: Services | None = None, **record: Any) -> None:
+    """Log ``invocation_end`` and emit the metrics record of a timer or direct invocation."""
+    duration_ms = (time.monotonic() - invocation.started_monotonic) * 1000
+    log.info("invocation_end", code=code, coldStart=invocation.cold_start, durationMs=int(duration_ms))
+    # A payload no retry can fix is answered, not raised, so it counts as a final failure.
+    final = code in ("unsupported_event", "invalid_params")
+    outcome = "ok" if code == "ok" else ("dead" if final else "error")
+    metrics.emit(metrics.InvocationRecord(
+        function=function_name, trigger=trigger, outcome=outcome, code=code, duration_ms=duration_ms,
+        cold_start=invocation.cold_start, request_id=invocation.request_id, **record,
+    ), db=metrics_database(services))
+
+
 def metrics_database(services: Services | None) -> Any:
     """Return the state database for metrics, or None when it cannot be opened."""
     if services is None:
