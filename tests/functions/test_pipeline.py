@@ -162,3 +162,49 @@ def test_demo_with_non_media_file_exits_non_zero(tmp_path):
     # The after-upload check sees no video magic bytes: the upload is rejected, nothing runs.
     assert report["callbacks"][0] == "rejected"
     assert not any(job["type"] == "media.transcode" for job in report["jobs"])
+
+
+def test_every_function_keeps_secrets_out_of_logs(local_env, monkeypatch, logs, tmp_path):
+    """Drive each function with every secret configured; no secret or signed query is logged."""
+    from scf_worker.app import get_services
+    from scf_worker.functions import FUNCTIONS
+    from scf_worker.handlers import dlq_replay, media_import, reconcile, transcode
+
+    from scf_worker.state.sql import open_database
+    from scf_worker.uploads.grants import SqlGrantStore
+    from scf_worker.uploads.sts_local import CallerKey, LocalSts
+
+    webhook_secret = generate_secret()
+    sts_id, sts_key = "AKIDsecretscan000000000000000001", "sts-secret-key-" + "k" * 24
+    grants = SqlGrantStore(open_database(local_env["STATE_URL"]))
+    with LocalSts({sts_id: CallerKey(sts_key)}, grants) as sts, WebhookReceiver(webhook_secret) as receiver:
+        # media-sign calls STS for real, through the official SDK, at a loopback stand-in.
+        monkeypatch.setenv("STS_SECRET_ID", sts_id)
+        monkeypatch.setenv("STS_SECRET_KEY", sts_key)
+        monkeypatch.setenv("STS_ENDPOINT", sts.endpoint)
+        _configure_endpoint(monkeypatch, receiver.url, webhook_secret)
+        services = get_services()
+        sign = media_sign.main_handler(sign_event(local_env, {"filename": "a.mp4", "mime": "video/mp4",
+                                                              "size": 10}), samples.context("s"))
+        credentials = response_body(sign)["data"]["credentials"]
+        from .test_handlers import MP4_BYTES, MP4_ETAG
+
+        services.store.put_bytes("media-1250000000", "uploads/u1/a.mp4", MP4_BYTES)
+        cos_callback.main_handler(callback_event(local_env, {
+            "objectKey": "uploads/u1/a.mp4", "etag": MP4_ETAG, "bucket": "media-1250000000",
+            "size": len(MP4_BYTES), "mime": "video/mp4"}), samples.context("c"))
+        transcode.main_handler({"jobId": "missing"}, samples.context("transcode", 60_000))
+        webhook_forward.main_handler(_event(), samples.context("w"))
+        media_import.main_handler({"manifest": "imports/manifests/none.jsonl"},
+                                  samples.context("media-import", 60_000))
+        reconcile.main_handler(samples.timer_event("reconcile"), samples.context("reconcile", 60_000))
+        dlq_replay.main_handler(samples.timer_event("dlq-replay"), samples.context("dlq-replay", 60_000))
+
+    functions = {line.get("function") for line in logs.lines()}
+    assert set(FUNCTIONS) <= functions
+    text = logs.text
+    for value in (local_env["AUTH_JWT_SECRET"], local_env["CALLBACK_SHARED_SECRET"], webhook_secret,
+                  sts_key, *credentials.values()):
+        assert value not in text
+    for marker in ("q-signature=", "x-cos-security-token=", "webhook-signature", "v1,", "Bearer "):
+        assert marker not in text
