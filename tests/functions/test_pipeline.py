@@ -169,7 +169,6 @@ def test_every_function_keeps_secrets_out_of_logs(local_env, monkeypatch, logs, 
     from scf_worker.app import get_services
     from scf_worker.functions import FUNCTIONS
     from scf_worker.handlers import dlq_replay, media_import, reconcile, transcode
-
     from scf_worker.state.sql import open_database
     from scf_worker.uploads.grants import SqlGrantStore
     from scf_worker.uploads.sts_local import CallerKey, LocalSts
