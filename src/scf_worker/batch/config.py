@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scf_worker.runtime.config import Settings
+from scf_worker.runtime.config import Settings, env_int
 from scf_worker.runtime.errors import ConfigError
 from scf_worker.storage.base import check_key
 from scf_worker.storage.errors import InvalidObjectKey
@@ -48,19 +48,6 @@ class BatchSettings:
         return int((self.fetch_total_seconds + ROW_FINISH_MARGIN_SECONDS) * 1000)
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"an integer from {low} to {high}", raw) from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"an integer from {low} to {high}", raw)
-    return value
-
-
 def _bool(environ: Mapping[str, str], name: str) -> bool:
     raw = environ.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -100,20 +87,20 @@ def load_batch_settings(settings: Settings, environ: Mapping[str, str] | None = 
     batch = BatchSettings(
         manifest_prefix=_prefix(env, "IMPORT_MANIFEST_PREFIX", "imports/manifests/"),
         target_prefix=_prefix(env, "IMPORT_TARGET_PREFIX", "imports/"),
-        max_source_bytes=_int(env, "IMPORT_MAX_BYTES", settings.max_upload_bytes, 1, 5 * 1024**3),
-        max_manifest_bytes=_int(env, "IMPORT_MAX_MANIFEST_BYTES", 5 * 1024**2, 1, 64 * 1024**2),
-        max_rows=_int(env, "IMPORT_MAX_ROWS", 100_000, 1, 1_000_000),
-        chunk_rows=_int(env, "IMPORT_CHUNK_ROWS", 100, 1, 10_000),
-        import_concurrency=_int(env, "IMPORT_CONCURRENCY", 4, 1, 32),
-        lease_seconds=_int(env, "IMPORT_LEASE_SEC", 300, 10, 86_400),
-        fetch_timeout_seconds=_int(env, "IMPORT_FETCH_TIMEOUT_SEC", 20, 1, 300),
-        fetch_total_seconds=_int(env, "IMPORT_FETCH_TOTAL_SEC", 120, 1, 3600),
-        max_redirects=_int(env, "IMPORT_MAX_REDIRECTS", 3, 0, 10),
+        max_source_bytes=env_int(env, "IMPORT_MAX_BYTES", settings.max_upload_bytes, 1, 5 * 1024**3),
+        max_manifest_bytes=env_int(env, "IMPORT_MAX_MANIFEST_BYTES", 5 * 1024**2, 1, 64 * 1024**2),
+        max_rows=env_int(env, "IMPORT_MAX_ROWS", 100_000, 1, 1_000_000),
+        chunk_rows=env_int(env, "IMPORT_CHUNK_ROWS", 100, 1, 10_000),
+        import_concurrency=env_int(env, "IMPORT_CONCURRENCY", 4, 1, 32),
+        lease_seconds=env_int(env, "IMPORT_LEASE_SEC", 300, 10, 86_400),
+        fetch_timeout_seconds=env_int(env, "IMPORT_FETCH_TIMEOUT_SEC", 20, 1, 300),
+        fetch_total_seconds=env_int(env, "IMPORT_FETCH_TOTAL_SEC", 120, 1, 3600),
+        max_redirects=env_int(env, "IMPORT_MAX_REDIRECTS", 3, 0, 10),
         allow_loopback=_bool(env, "IMPORT_ALLOW_LOOPBACK"),
         admin_users=frozenset(env.get("IMPORT_ADMIN_USERS", "").replace(",", " ").split()),
         reconcile_prefix=reconcile_prefix,
-        reconcile_concurrency=_int(env, "RECONCILE_CONCURRENCY", 4, 1, 32),
-        running_lease_seconds=_int(env, "RECONCILE_RUNNING_LEASE_SEC", DEFAULT_RUNNING_LEASE_SECONDS,
+        reconcile_concurrency=env_int(env, "RECONCILE_CONCURRENCY", 4, 1, 32),
+        running_lease_seconds=env_int(env, "RECONCILE_RUNNING_LEASE_SEC", DEFAULT_RUNNING_LEASE_SECONDS,
                                    60, 7 * 86_400),
     )
     # The lease is renewed after each row, so it must outlast the slowest row.

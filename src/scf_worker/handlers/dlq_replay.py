@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scf_worker.app import Services, get_services
+from scf_worker.app import get_services
 from scf_worker.observability import logging as obs_logging
 from scf_worker.retry.deadletter import DeadLetterQuery
 from scf_worker.retry.replay import Replayer, ReplayOptions
@@ -44,12 +44,5 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         report = Replayer(services).run(options)
         return {"code": 0, "message": "ok", "requestId": invocation.request_id, **report.summary()}
     finally:
-        end_invocation(FUNCTION_NAME, kind, invocation, code, _services_if_built())
+        end_invocation(FUNCTION_NAME, kind, invocation, code)
 
-
-def _services_if_built() -> Services | None:
-    """Return the instance's services for the metrics record, or None when they failed to build."""
-    try:
-        return get_services()
-    except Exception:  # noqa: BLE001 (the invocation already logged why)
-        return None

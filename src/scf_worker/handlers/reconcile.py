@@ -53,12 +53,5 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         log.exception("reconcile_failed")
         raise
     finally:
-        end_invocation(FUNCTION_NAME, kind, invocation, code, _services_if_built())
+        end_invocation(FUNCTION_NAME, kind, invocation, code)
 
-
-def _services_if_built() -> Services | None:
-    """Return the instance's services for the metrics record, or None when they failed to build."""
-    try:
-        return get_services()
-    except Exception:  # noqa: BLE001 (the invocation already logged why)
-        return None

@@ -121,9 +121,10 @@ def _default_work_dir(environ: Mapping[str, str]) -> Path:
     return Path.cwd() / ".scf-worker"
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
+def env_int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """Read an integer variable within [low, high]; raise ConfigError naming it otherwise."""
+    raw = environ.get(name, "").strip()
+    if not raw:
         return default
     try:
         value = int(raw)
@@ -265,7 +266,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if storage_url is not None and not storage_url.startswith("file:///"):
         raise ConfigError("STORAGE_URL", "file:///absolute/path, or unset for COS", storage_url)
 
-    sign_expire = _int(env, "SIGN_EXPIRE_SEC", 600, 1, 1_000_000)
+    sign_expire = env_int(env, "SIGN_EXPIRE_SEC", 600, 1, 1_000_000)
     if sign_expire > MAX_SIGN_EXPIRE_SECONDS:
         raise ConfigError("SIGN_EXPIRE_SEC", "at most 600 seconds", str(sign_expire))
 
@@ -319,43 +320,43 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allowed_prefix=prefix.rstrip("/") + "/",
         output_prefix=output_prefix,
         sign_expire_seconds=sign_expire,
-        max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 5 * 1024**3),
+        max_upload_bytes=env_int(env, "MAX_UPLOAD_BYTES", 100 * 1024 * 1024, 1, 5 * 1024**3),
         auth_mode=auth_mode,
         auth_jwt_secret=env.get("AUTH_JWT_SECRET") or None,
         callback_secrets=callback_secrets,
-        callback_tolerance_seconds=_int(env, "CALLBACK_TOLERANCE_SEC", 300, 1, 3600),
-        callback_max_body_bytes=_int(env, "CALLBACK_MAX_BODY_BYTES", 64 * 1024, 1, 6 * 1024**2),
+        callback_tolerance_seconds=env_int(env, "CALLBACK_TOLERANCE_SEC", 300, 1, 3600),
+        callback_max_body_bytes=env_int(env, "CALLBACK_MAX_BODY_BYTES", 64 * 1024, 1, 6 * 1024**2),
         webhook_endpoints=endpoints,
         webhook_allow_loopback=_bool(env, "WEBHOOK_ALLOW_LOOPBACK", False),
-        webhook_timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_MS", 5000, 100, 60_000) / 1000,
+        webhook_timeout_seconds=env_int(env, "WEBHOOK_TIMEOUT_MS", 5000, 100, 60_000) / 1000,
         ffmpeg_binary=env.get("FFMPEG_BINARY") or None,
         ffprobe_binary=env.get("FFPROBE_BINARY") or None,
-        retry_base_ms=_int(env, "RETRY_BASE_MS", 1000, 0, 3_600_000),
-        retry_max_delay_ms=_int(env, "RETRY_MAX_DELAY_MS", 300_000, 0, 86_400_000),
-        retry_max_attempts=_int(env, "RETRY_MAX_ATTEMPTS", 5, 1, 100),
+        retry_base_ms=env_int(env, "RETRY_BASE_MS", 1000, 0, 3_600_000),
+        retry_max_delay_ms=env_int(env, "RETRY_MAX_DELAY_MS", 300_000, 0, 86_400_000),
+        retry_max_attempts=env_int(env, "RETRY_MAX_ATTEMPTS", 5, 1, 100),
         log_level=_log_level(env),
-        log_debug_sample_rate=_int(env, "LOG_DEBUG_SAMPLE_PERCENT", 0, 0, 100) / 100,
+        log_debug_sample_rate=env_int(env, "LOG_DEBUG_SAMPLE_PERCENT", 0, 0, 100) / 100,
         log_events=_bool(env, "LOG_EVENTS", False),
         secrets=frozenset(s for s in secret_values if s),
         retry_jitter=_bool(env, "RETRY_JITTER", True),
         queue_url=queue_url,
         queue_prefix=queue_prefix,
-        dlq_replay_budget=_int(env, "DLQ_REPLAY_BUDGET", 100, 1, 100_000),
-        dlq_replay_rate=_int(env, "DLQ_REPLAY_RATE", 10, 1, 10_000),
+        dlq_replay_budget=env_int(env, "DLQ_REPLAY_BUDGET", 100, 1, 100_000),
+        dlq_replay_rate=env_int(env, "DLQ_REPLAY_RATE", 10, 1, 10_000),
         idempotency_url=_url(env, "IDEMPOTENCY_URL", ("sqlite", "mysql", "mariadb", "redis", "rediss")),
-        idempotency_expiry_seconds=_int(env, "IDEMPOTENCY_EXPIRY_SEC", 7 * 24 * 3600, 60, 366 * 86_400),
-        idempotency_lease_margin_seconds=_int(env, "IDEMPOTENCY_LEASE_MARGIN_SEC", 30, 1, 3600),
-        idempotency_wait_ms=_int(env, "IDEMPOTENCY_WAIT_MS", 5000, 0, 60_000),
+        idempotency_expiry_seconds=env_int(env, "IDEMPOTENCY_EXPIRY_SEC", 7 * 24 * 3600, 60, 366 * 86_400),
+        idempotency_lease_margin_seconds=env_int(env, "IDEMPOTENCY_LEASE_MARGIN_SEC", 30, 1, 3600),
+        idempotency_wait_ms=env_int(env, "IDEMPOTENCY_WAIT_MS", 5000, 0, 60_000),
         # SQLite is the embedded default and may create its tables; a shared server
         # database is migrated by `scf-worker db migrate` and only checked at cold start.
         state_auto_migrate=_bool(env, "STATE_AUTO_MIGRATE", state_url.startswith("sqlite:")),
         callback_legacy_signature=_bool(env, "CALLBACK_LEGACY_SIGNATURE", False),
         callback_quarantine_prefix=quarantine_prefix,
-        webhook_connect_timeout_seconds=_int(env, "WEBHOOK_CONNECT_TIMEOUT_MS", 3000, 100, 60_000) / 1000,
-        webhook_max_payload_bytes=_int(env, "WEBHOOK_MAX_PAYLOAD_BYTES", 256 * 1024, 1024, 6 * 1024**2),
-        webhook_breaker_failures=_int(env, "WEBHOOK_BREAKER_FAILURES", 5, 1, 1000),
-        webhook_breaker_open_seconds=_int(env, "WEBHOOK_BREAKER_OPEN_SEC", 60, 1, 86_400),
-        webhook_disable_after_seconds=_int(env, "WEBHOOK_DISABLE_AFTER_SEC", 72 * 3600, 60,
+        webhook_connect_timeout_seconds=env_int(env, "WEBHOOK_CONNECT_TIMEOUT_MS", 3000, 100, 60_000) / 1000,
+        webhook_max_payload_bytes=env_int(env, "WEBHOOK_MAX_PAYLOAD_BYTES", 256 * 1024, 1024, 6 * 1024**2),
+        webhook_breaker_failures=env_int(env, "WEBHOOK_BREAKER_FAILURES", 5, 1, 1000),
+        webhook_breaker_open_seconds=env_int(env, "WEBHOOK_BREAKER_OPEN_SEC", 60, 1, 86_400),
+        webhook_disable_after_seconds=env_int(env, "WEBHOOK_DISABLE_AFTER_SEC", 72 * 3600, 60,
                                            30 * 86_400),
         webhook_allow_cidrs=_cidrs(env, "WEBHOOK_ALLOW_CIDRS"),
     )

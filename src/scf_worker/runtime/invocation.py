@@ -97,9 +97,9 @@ def end_invocation(function_name: str, trigger: str, invocation: Invocation, cod
 
 def metrics_database(services: Services | None) -> Any:
     """Return the state database for metrics, or None when it cannot be opened."""
-    if services is None:
-        return None
     try:
+        if services is None:
+            services = get_services()
         return services.db
     except Exception:  # noqa: BLE001 (the invocation already answered; metrics go to the log only)
         return None

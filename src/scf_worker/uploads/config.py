@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from scf_worker.runtime.config import Settings
+from scf_worker.runtime.config import Settings, env_int
 from scf_worker.runtime.errors import ConfigError
 from scf_worker.uploads.validation import DEFAULT_MIME_TYPES
 
@@ -133,19 +133,6 @@ def max_bytes_by_mime_from_env(environ: Mapping[str, str],
     return limits
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"an integer from {low} to {high}", raw) from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"an integer from {low} to {high}", raw)
-    return value
-
-
 def _cors_origins(environ: Mapping[str, str]) -> tuple[str, ...]:
     origins = []
     for origin in environ.get("CORS_ALLOWED_ORIGINS", "").replace(",", " ").split():
@@ -198,7 +185,7 @@ def _sts_settings(environ: Mapping[str, str], region: str) -> StsSettings | None
         role_arn=role_arn,
         endpoint=endpoint,
         scheme=scheme,
-        timeout_seconds=_int(environ, "STS_TIMEOUT_SEC", DEFAULT_STS_TIMEOUT_SECONDS, 1, 60),
+        timeout_seconds=env_int(environ, "STS_TIMEOUT_SEC", DEFAULT_STS_TIMEOUT_SECONDS, 1, 60),
     )
 
 
@@ -220,7 +207,7 @@ def load_upload_settings(settings: Settings, environ: Mapping[str, str] | None =
     _check_prefix_template(settings.allowed_prefix)
     types = allowed_types_from_env(env)
 
-    leeway = _int(env, "AUTH_JWT_LEEWAY_SEC", MAX_JWT_LEEWAY_SECONDS, 0, MAX_JWT_LEEWAY_SECONDS)
+    leeway = env_int(env, "AUTH_JWT_LEEWAY_SEC", MAX_JWT_LEEWAY_SECONDS, 0, MAX_JWT_LEEWAY_SECONDS)
     header = env.get("AUTH_GATEWAY_USER_HEADER", "x-user-id").strip().lower()
     if not _HEADER_NAME_RE.match(header):
         raise ConfigError("AUTH_GATEWAY_USER_HEADER", "an HTTP header name such as x-user-id", header)
@@ -245,7 +232,7 @@ def load_upload_settings(settings: Settings, environ: Mapping[str, str] | None =
         allowed_types=types,
         default_max_bytes=settings.max_upload_bytes,
         max_bytes_by_mime=max_bytes_by_mime_from_env(env, types),
-        multipart_threshold_bytes=_int(env, "UPLOAD_MULTIPART_THRESHOLD_BYTES",
+        multipart_threshold_bytes=env_int(env, "UPLOAD_MULTIPART_THRESHOLD_BYTES",
                                        DEFAULT_MULTIPART_THRESHOLD_BYTES, 1024 * 1024, 5 * 1024**4),
         auth_mode=settings.auth_mode,
         jwt_issuer=env.get("AUTH_JWT_ISSUER") or None,
