@@ -3,7 +3,7 @@
 CLS indexes first-level keys whose values are strings or numbers, so context
 and extra fields stay flat. Redaction happens in the formatter: any registered
 secret value is replaced wherever it appears, and fields whose names look like
-credentials are masked, so a careless call site still cannot leak one.
+credentials are masked, so a call site that logs a registered secret or a credential-named field does not leak it.
 """
 
 from __future__ import annotations

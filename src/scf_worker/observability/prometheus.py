@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-# Latency buckets in milliseconds, from a fast HTTP answer to a long transcode.
+# Latency buckets in milliseconds, from a fast HTTP response to a long transcode.
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

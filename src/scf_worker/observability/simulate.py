@@ -4,7 +4,7 @@ Each simulator drives the real handler (and the local worker for queued work)
 against a fresh state store and folder object store, so the figures in a
 report come from the same code paths production runs. Faults are injected at
 the edges: tampered signatures, duplicate deliveries, a storage read that fails
-once, a receiver that answers 503 once, 400, or slowly.
+once, a receiver that responds with 503 once, with 400, or slowly.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class _FlakyStore:
     def download(self, bucket: str, key: str, dest: Path) -> Any:
         if key in self.flaky_keys:
             self.flaky_keys.discard(key)
-            raise StorageError("injected: storage answered 503")
+            raise StorageError("injected: storage responded with 503")
         return self.inner.download(bucket, key, dest)
 
     def __getattr__(self, name: str) -> Any:

@@ -86,9 +86,13 @@ def end_invocation(function_name: str, trigger: str, invocation: Invocation, cod
     """Log ``invocation_end`` and emit the metrics record of a timer or direct invocation."""
     duration_ms = (time.monotonic() - invocation.started_monotonic) * 1000
     log.info("invocation_end", code=code, coldStart=invocation.cold_start, durationMs=int(duration_ms))
-    # A payload no retry can fix is answered, not raised, so it counts as a final failure.
-    final = code in ("unsupported_event", "invalid_params")
-    outcome = "ok" if code == "ok" else ("dead" if final else "error")
+    # A payload no retry can fix is returned, not raised, so it counts as a final failure.
+    if code == "ok":
+        outcome = "ok"
+    elif code in ("unsupported_event", "invalid_params"):
+        outcome = "dead"
+    else:
+        outcome = "error"
     metrics.emit(metrics.InvocationRecord(
         function=function_name, trigger=trigger, outcome=outcome, code=code, duration_ms=duration_ms,
         cold_start=invocation.cold_start, request_id=invocation.request_id, **record,
@@ -164,7 +168,7 @@ def http_function(
 
 
 def unsupported(function_name: str, invocation: Invocation, kind: str) -> dict[str, Any]:
-    """Answer an event shape the function does not take; retrying would not help."""
+    """Return the unsupported_event result for an event shape the function does not take."""
     entry = ApiError("unsupported_event").entry
     log.error("unsupported_event", kind=kind, function=function_name)
     return {"code": entry.code, "message": entry.key, "requestId": invocation.request_id}
