@@ -3,7 +3,8 @@
 CLS indexes first-level keys whose values are strings or numbers, so context
 and extra fields stay flat. Redaction happens in the formatter: any registered
 secret value is replaced wherever it appears, and fields whose names look like
-credentials are masked, so a call site that logs a registered secret or a credential-named field does not leak it.
+credentials are masked. A call site that logs either therefore does not leak it;
+a secret that was never registered is only caught by its field name.
 """
 
 from __future__ import annotations
