@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from scf_worker.runtime.ids import random_hex
 from scf_worker.state.sql import Database, Transaction
 
 CLAIMED = "claimed"
@@ -74,7 +74,7 @@ class WorkLedger:
 
     def claim(self, function: str, idempotency_key: str, lease_seconds: float) -> ClaimResult:
         key = work_key(function, idempotency_key)
-        owner = uuid.uuid4().hex
+        owner = random_hex()
         now = self.clock()
         with self.db.transaction() as tx:
             inserted = tx.insert(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from scf_worker.queue.errors import QueueError
 from scf_worker.queue.relay import relay_outbox
 from scf_worker.retry.classify import Failure
 from scf_worker.retry.errors import DeadLetterError
+from scf_worker.runtime.ids import uuid4_text
 from scf_worker.state.errors import StateError
 
 log = get_logger(__name__)
@@ -77,7 +77,7 @@ def process(services: Services, delivery: Delivery, stats: WorkerStats,
     """Invoke the message's function, then ack the message or schedule its next attempt."""
     if time_limit_ms is None:
         time_limit_ms = time_limit_ms_of(delivery.topic)
-    context = {"request_id": str(uuid.uuid4()), "function_name": delivery.topic,
+    context = {"request_id": uuid4_text(), "function_name": delivery.topic,
                "time_limit_in_ms": time_limit_ms, "managed_consumer": True}
     handler = get_function(delivery.topic).handler()
     response = handler(queue_event(delivery), context)

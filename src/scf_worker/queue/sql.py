@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from scf_worker.queue.base import Backlog, Delivery, worker_lost
 from scf_worker.retry.classify import Failure
+from scf_worker.runtime.ids import random_hex
 from scf_worker.state.sql import Database, Row, Transaction
 
 Clock = Callable[[], float]
@@ -70,7 +70,7 @@ class SqlQueue:
         if topics:
             topic_filter = f" AND topic IN ({_placeholders(len(topics))})"
             params.extend(topics)
-        token = uuid.uuid4().hex
+        token = random_hex()
         with self.db.transaction() as tx:
             # topic_filter holds only placeholders; the topic names travel as parameters.
             rows = tx.query(

@@ -11,10 +11,10 @@ the delay to its value, never past the cap. The result is an ``int`` within
 
 from __future__ import annotations
 
-import email.utils
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from scf_worker.retry.errors import PermanentError, TransientError
 
@@ -108,10 +108,17 @@ def parse_retry_after(value: str | None, now: float,
         delay_ms = int(text) * 1000
     else:
         try:
-            when = email.utils.parsedate_to_datetime(text)
+            when = _parse_http_date(text)
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
             return None
         delay_ms = max(0, int((when.timestamp() - now) * 1000))
     return delay_ms if max_ms is None else min(delay_ms, max_ms)
+
+
+def _parse_http_date(text: str) -> Any:
+    # Imported on use: email.utils costs several milliseconds at cold start.
+    import email.utils
+
+    return email.utils.parsedate_to_datetime(text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from scf_worker.observability import metrics
 from scf_worker.runtime import responses
 from scf_worker.runtime.errors import ApiError, ConfigError
 from scf_worker.runtime.events import HttpRequest, kind_of, parse_http
+from scf_worker.runtime.ids import uuid4_text
 from scf_worker.state.errors import StateError
 
 log = obs_logging.get_logger(__name__)
@@ -60,7 +60,7 @@ def start_invocation(function_name: str, context: Any) -> Invocation:
         time_limit_ms = DEFAULT_TIME_LIMIT_MS
     request_id = ctx.get("request_id")
     return Invocation(
-        request_id=request_id if isinstance(request_id, str) and request_id else str(uuid.uuid4()),
+        request_id=request_id if isinstance(request_id, str) and request_id else uuid4_text(),
         function_name=str(ctx.get("function_name") or function_name),
         time_limit_ms=time_limit_ms,
         started_monotonic=time.monotonic(),

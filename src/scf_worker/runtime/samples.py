@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import base64
 import time
-import uuid
 from typing import Any
 from urllib.parse import quote
+
+from scf_worker.runtime.ids import random_hex, uuid4_text
 
 
 def apigw_event(method: str, path: str, body: str | bytes = "", headers: dict[str, str] | None = None,
                 base64_body: bool = False, request_id: str | None = None) -> dict[str, Any]:
     raw = body.encode() if isinstance(body, str) else body
-    request_id = request_id or str(uuid.uuid4())
+    request_id = request_id or uuid4_text()
     return {
         "requestContext": {"serviceId": "service-local", "path": path, "httpMethod": method,
                            "requestId": request_id, "identity": {}, "sourceIp": "127.0.0.1",
@@ -35,7 +36,7 @@ def cos_record(bucket: str, key: str, size: int, etag: str | None, region: str =
                content_type: str | None = None, event_name: str = "cos:ObjectCreated:Put") -> dict[str, Any]:
     """Build one COS trigger record; the key gets the ``/<appid>/<short name>/`` prefix."""
     short_name, _, appid = bucket.rpartition("-")
-    meta: dict[str, Any] = {"x-cos-request-id": uuid.uuid4().hex, "x-cos-storage-class": "Standard"}
+    meta: dict[str, Any] = {"x-cos-request-id": random_hex(), "x-cos-storage-class": "Standard"}
     if etag is not None:
         meta["ETag"] = f'"{etag}"'
     if content_type:
@@ -75,7 +76,7 @@ def context(function_name: str, time_limit_ms: int = 3000, **extra: Any) -> dict
     return {
         "memory_limit_in_mb": 128,
         "time_limit_in_ms": time_limit_ms,
-        "request_id": str(uuid.uuid4()),
+        "request_id": uuid4_text(),
         "environment": '{"SCF_NAMESPACE":"default"}',
         "environ": "SCF_NAMESPACE=default",
         "function_version": "$LATEST",

@@ -19,7 +19,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -209,6 +209,23 @@ class Database:
                 pass
 
 
+# SQLite skips its busy handler in a few cases (switching to WAL, or a writer racing a WAL
+# recovery) and answers "database is locked" at once; these are retried a bounded number of times.
+_LOCKED_RETRIES = 20
+_LOCKED_PAUSE_SECONDS = 0.05
+
+
+def _when_unlocked(statement: Callable[[], Any]) -> Any:
+    for attempt in range(_LOCKED_RETRIES):
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
+                raise
+            time.sleep(_LOCKED_PAUSE_SECONDS * (attempt + 1))
+    return None
+
+
 class SqliteDatabase(Database):
     dialect = "sqlite"
 
@@ -220,7 +237,7 @@ class SqliteDatabase(Database):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _when_unlocked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
@@ -230,7 +247,7 @@ class SqliteDatabase(Database):
         # Reads run in autocommit mode: in WAL mode they run alongside the writer.
         cursor = conn.cursor()
         if write:
-            cursor.execute("BEGIN IMMEDIATE")
+            _when_unlocked(lambda: cursor.execute("BEGIN IMMEDIATE"))
         return cursor
 
     def _commit(self, conn: sqlite3.Connection, write: bool) -> None:

@@ -8,7 +8,6 @@ body; only ``webhook-timestamp`` and the signatures are made fresh per attempt.
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import hashlib
 import json
 from dataclasses import dataclass
@@ -118,9 +117,16 @@ def parse_retry_after(value: str | None, now: float) -> int | None:
     if value.isascii() and value.isdigit():
         return int(value) * 1000
     try:
-        when = email.utils.parsedate_to_datetime(value)
+        when = _parse_http_date(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         return None
     return max(0, int((when.timestamp() - now) * 1000))
+
+
+def _parse_http_date(text: str) -> Any:
+    # Imported on use: email.utils costs several milliseconds at cold start.
+    import email.utils
+
+    return email.utils.parsedate_to_datetime(text)

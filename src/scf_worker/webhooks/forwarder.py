@@ -15,7 +15,6 @@ The steps, each visible in ``forward``:
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from scf_worker.observability import metrics
 from scf_worker.observability.logging import get_logger
 from scf_worker.retry.policy import PermanentError, TransientError
 from scf_worker.runtime.config import Settings
+from scf_worker.runtime.ids import random_hex
 from scf_worker.state.sql import Database
 from scf_worker.webhooks import delivery as outcomes
 from scf_worker.webhooks.deliveries import DeliveryLog
@@ -123,7 +123,7 @@ class Forwarder:
 
     def send_test(self, endpoint: Endpoint) -> Attempt:
         """Send one signed ``SCF_WEBHOOK_TEST`` event and record the attempt; health is untouched."""
-        event = {"schemaVersion": 1, "event": TEST_EVENT, "jobId": f"test-{uuid.uuid4().hex[:12]}",
+        event = {"schemaVersion": 1, "event": TEST_EVENT, "jobId": f"test-{random_hex(6)}",
                  "at": iso_utc(self.clock())}
         attempt = self._send([(endpoint, Message.for_event(event, endpoint.url))])[0]
         with self.db.transaction() as tx:
