@@ -51,3 +51,32 @@ def test_demo_refuses_non_empty_workdir(tmp_path, capsys):
     (tmp_path / "old.txt").write_text("x")
     assert main(["demo", "--workdir", str(tmp_path), "--lang", "en"]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_dlq_discard_without_filter_needs_all(capsys, local_env):
+    assert main(["dlq", "discard", "--lang", "en"]) == 2
+    assert "--all" in capsys.readouterr().err
+
+
+def test_unexpected_error_is_one_line(capsys, tmp_path):
+    assert main(["check", "--root", str(tmp_path / "missing"), "--lang", "en"]) != 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_alert_threshold_out_of_range_names_variable(capsys, local_env, monkeypatch):
+    monkeypatch.setenv("ALERT_FAILURE_RATE", "2")
+    assert main(["alerts", "check"]) == 2
+    assert "ALERT_FAILURE_RATE" in capsys.readouterr().err
+
+
+def test_report_rejects_non_positive_requests(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "media-sign", "--requests", "-1"])
+
+
+def test_missing_ffmpeg_binary_is_named():
+    from scf_worker.transcode.binaries import find_ffmpeg
+    from scf_worker.transcode.errors import FfmpegNotFound
+
+    with pytest.raises(FfmpegNotFound, match="FFMPEG_BINARY"):
+        find_ffmpeg("/nonexistent/ffmpeg")

@@ -248,3 +248,20 @@ def test_unreachable_state_store_answers_503(local_env, monkeypatch):
                                          samples.context("c"))
     assert response["statusCode"] == 503
     assert response_body(response)["message"] == "unavailable"
+
+
+def test_cos_callback_rejects_over_long_key(local_env):
+    body = {**_callback_body(), "objectKey": "uploads/u1/" + "a" * 900}
+    response = cos_callback.main_handler(callback_event(local_env, body), samples.context("c"))
+    assert response["statusCode"] == 400
+    assert response_body(response)["message"] == "invalid_key"
+
+
+def test_object_gone_is_not_cached_for_redelivery(local_env, services):
+    key = "uploads/u1/late.mp4"
+    record = samples.cos_record("media-1250000000", key, len(MP4_BYTES), MP4_ETAG)
+    first = cos_callback.main_handler(samples.cos_event(record), samples.context("c"))
+    assert first["results"][0]["status"] == "object_gone"
+    services.store.put_bytes("media-1250000000", key, MP4_BYTES)
+    second = cos_callback.main_handler(samples.cos_event(record), samples.context("c"))
+    assert second["results"][0]["status"] == "recorded"

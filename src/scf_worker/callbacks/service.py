@@ -60,6 +60,18 @@ class Budget:
     wait_seconds: float
 
 
+class _NotFinal(Exception):
+    """An answer that must not be stored as the claim's result: the object may still appear.
+
+    COS can deliver an event before the object is readable; raising releases the claim, so a
+    redelivery looks again instead of replaying ``object_gone``.
+    """
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        self.response = response
+        super().__init__(response.get("status"))
+
+
 class _ObjectGone(Exception):
     """The object disappeared between the HEAD and the read of its first bytes."""
 
@@ -125,6 +137,8 @@ class CallbackService:
                            "this webhook-id was first used with a different body") from None
         except AlreadyInProgress:
             raise ApiError("in_progress", "the same callback is still being processed; retry later") from None
+        except _NotFinal as answer:
+            return answer.response
         except (StateError, StorageError) as exc:
             log.error("callback_store_failed", errorClass=type(exc).__name__, error=str(exc))
             raise ApiError("unavailable", "a store is unavailable; retry later") from None
@@ -170,6 +184,8 @@ class CallbackService:
         except AlreadyInProgress:
             log.warning("record_in_progress", index=index, key=notice.key)
             return {"index": index, "status": "in_progress", "key": notice.key}
+        except _NotFinal as answer:
+            return {"index": index, **answer.response, "replayed": False}
         except (StateError, StorageError) as exc:
             log.error("record_store_failed", index=index, key=notice.key,
                       errorClass=type(exc).__name__, error=str(exc))
@@ -194,7 +210,7 @@ class CallbackService:
         resolved = self._resolve(notice)
         if resolved is None:
             log.warning("object_gone", key=notice.key)
-            return {"status": "object_gone", "key": notice.key}
+            raise _NotFinal({"status": "object_gone", "key": notice.key})
         key, info = resolved
         if notice.etag is not None and notice.etag != info.etag:
             log.info("object_superseded", key=key, etag=notice.etag, currentEtag=info.etag)
@@ -209,7 +225,7 @@ class CallbackService:
             violation = self._verify(upload, notice.declared_size)
         except _ObjectGone:
             log.warning("object_gone", key=key)
-            return {"status": "object_gone", "key": key}
+            raise _NotFinal({"status": "object_gone", "key": key}) from None
         if violation is None:
             outcome = self.recorder.record(upload, request_id)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,6 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # one readable line instead of a traceback
+        if os.environ.get("WORKER_DEBUG"):
+            raise
+        from scf_worker.observability.logging import redact_text
+
+        print(redact_text(f"error: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        print("set WORKER_DEBUG=1 to see the traceback", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader (for example `| head`) went away; that is not an error of the command.
         sys.stderr.close()

@@ -105,6 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     discard = actions.add_parser("discard", help="mark pending dead letters as discarded")
     _add_filters(discard)
     discard.add_argument("--dry-run", action="store_true", help="report what would happen; change nothing")
+    discard.add_argument("--all", dest="all_entries", action="store_true",
+                         help="discard every pending entry; required when no filter is given")
     discard.set_defaults(run=run_discard)
 
 
@@ -205,8 +207,13 @@ def run_replay(args: argparse.Namespace) -> int:
     lang = detect_lang(args.lang)
     progress = None if args.json else ProgressBar(sys.stderr, text("dlq.replaying", lang))
     replayer = Replayer(get_services(), progress=progress)
-    report = replayer.run(ReplayOptions(query=_query(args), dry_run=args.dry_run,
+    query = _query(args)
+    report = replayer.run(ReplayOptions(query=query, dry_run=args.dry_run,
                                         rate_per_second=args.rate))
+    missing = sorted(set(query.ids) - {item.entry_id for item in report.items})
+    if missing:
+        print(text("dlq.not_found", lang, ids=", ".join(missing)), file=sys.stderr)
+        return 2
     if args.json:
         _print_json({**report.summary(), "items": [item.as_json() for item in report.items]})
     else:
@@ -217,10 +224,18 @@ def run_replay(args: argparse.Namespace) -> int:
     return 1 if report.count("failed") else 0
 
 
+def _has_filter(args: argparse.Namespace) -> bool:
+    return bool(args.function or args.job_type or args.since or args.until or args.ids or args.limit)
+
+
 def run_discard(args: argparse.Namespace) -> int:
     from scf_worker.app import get_services
     from scf_worker.retry.replay import discard
 
+    if not _has_filter(args) and not args.all_entries and not args.dry_run:
+        # Discarding is the one step that gives work up for good, so it is never the default.
+        print(text("dlq.discard_needs_filter", detect_lang(args.lang)), file=sys.stderr)
+        return 2
     services = get_services()
     ids = discard(services.dead_letters, _query(args), services.clock(), dry_run=args.dry_run)
     if args.json:

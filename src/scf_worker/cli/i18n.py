@@ -127,6 +127,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{entries} entries: {replayed} replayed, {alreadyDone} already done, {failed} failed,"
               " {busy} busy; work run {sent} times (dry run: {wouldReplay} would replay,"
               " {wouldSkip} would skip)"},
+    "dlq.discard_needs_filter": {
+        "zh": "丢弃不可撤销:请用 --function、--type、--since、--until、--id 或 --limit 缩小范围,"
+              "或用 --all 确认丢弃全部待处理死信(可先加 --dry-run 查看)",
+        "en": "discarding cannot be undone: narrow it with --function, --type, --since, --until, --id"
+              " or --limit, or pass --all to discard every pending entry (try --dry-run first)"},
     "dlq.discarded": {"zh": "已丢弃 {count} 条:{ids}", "en": "Discarded {count}: {ids}"},
     "dlq.discard_dry_run": {"zh": "演练:将丢弃 {count} 条:{ids}",
                             "en": "Dry run: would discard {count}: {ids}"},

@@ -36,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
             print(text("worker.summary", lang, processed=stats.processed, done=stats.done,
                        retried=stats.retried, dead=stats.dead))
         if args.until_idle:
-            return 0
+            # A broker or store that could not be reached is a failed run, even with nothing done.
+            return 1 if getattr(stats, "infra_errors", 0) else 0
         time.sleep(args.poll_seconds)

@@ -44,6 +44,10 @@ class ObjectStore(Protocol):
         ...
 
 
+# COS limits an object key to 850 bytes of UTF-8.
+MAX_KEY_BYTES = 850
+
+
 def check_key(key: str) -> str:
     """Return the key unchanged, or raise InvalidObjectKey when it is unsafe to use."""
     if not key or key.startswith("/"):
@@ -52,6 +56,8 @@ def check_key(key: str) -> str:
         raise InvalidObjectKey("object key contains a control character")
     if any(segment in (".", "..") for segment in key.split("/")):
         raise InvalidObjectKey("object key contains a . or .. segment")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidObjectKey(f"object key is longer than {MAX_KEY_BYTES} bytes of UTF-8")
     return key
 
 

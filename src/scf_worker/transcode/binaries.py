@@ -51,6 +51,10 @@ def _code_package_candidates(name: str) -> list[str]:
 
 @lru_cache(maxsize=4)
 def find_ffmpeg(configured: str | None = None) -> str:
+    if configured and not os.path.isfile(configured):
+        # A configured path that is wrong is a deployment error; silently using another
+        # ffmpeg would hide it.
+        raise FfmpegNotFound(f"FFMPEG_BINARY={configured} does not exist; fix the path or unset it")
     candidates = (configured, shutil.which("ffmpeg"), "/opt/ffmpeg", "/opt/bin/ffmpeg",
                   *_code_package_candidates("ffmpeg"))
     for candidate in candidates:
