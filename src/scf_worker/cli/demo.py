@@ -66,8 +66,10 @@ def print_summary(report, lang: str) -> None:  # type: ignore[no-untyped-def]
         print(f"  {job['type']:<16} {job['status']:<8} attempts={job['attempts']}  {job['id']}{error}")
     print(f"\n{text('demo.outputs', lang)}:")
     for output in report.outputs:
-        duration = f"  {output['durationSeconds']:.2f}s" if output["kind"] != "thumbnail" else ""
-        print(f"  {output['kind']:<10} {output['width']}x{output['height']}{duration}  {output['path']}")
+        size = f"{output['width']}x{output['height']}" if output["width"] and output["height"] else "-"
+        still = output["kind"] in ("thumbnail", "sprite", "image")
+        duration = "-" if still or not output["durationSeconds"] else f"{output['durationSeconds']:.2f}s"
+        print(f"  {output['kind']:<13} {size:>10} {duration:>7}  {output['path']}")
     print(f"\n{text('demo.webhooks', lang)}: {text('demo.webhooks_line', lang, **report.webhooks)}")
     for name in report.webhooks.get("events", []):
         print(f"  {name}")
