@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scf_worker.observability.aggregate import load_records, summarize
+from scf_worker.runtime.config import env_float
 
 
 @dataclass(frozen=True)
@@ -27,24 +28,11 @@ class Thresholds:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Thresholds:
         env = os.environ if environ is None else environ
         return cls(
-            failure_rate=_number(env, "ALERT_FAILURE_RATE", cls.failure_rate, 0.0, 1.0),
-            dead_letter_backlog=int(_number(env, "ALERT_DLQ_BACKLOG", cls.dead_letter_backlog, 0, 1e9)),
-            p95_timeout_ratio=_number(env, "ALERT_P95_TIMEOUT_RATIO", cls.p95_timeout_ratio, 0.0, 1.0),
-            min_invocations=int(_number(env, "ALERT_MIN_INVOCATIONS", cls.min_invocations, 1, 1e9)),
+            failure_rate=env_float(env, "ALERT_FAILURE_RATE", cls.failure_rate, 0.0, 1.0),
+            dead_letter_backlog=int(env_float(env, "ALERT_DLQ_BACKLOG", cls.dead_letter_backlog, 0, 1e9)),
+            p95_timeout_ratio=env_float(env, "ALERT_P95_TIMEOUT_RATIO", cls.p95_timeout_ratio, 0.0, 1.0),
+            min_invocations=int(env_float(env, "ALERT_MIN_INVOCATIONS", cls.min_invocations, 1, 1e9)),
         )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
-    return value
 
 
 @dataclass(frozen=True)

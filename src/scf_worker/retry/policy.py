@@ -104,7 +104,7 @@ def parse_retry_after(value: str | None, now: float,
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         delay_ms = int(text) * 1000
     else:
         try:

@@ -135,6 +135,20 @@ def env_int(environ: Mapping[str, str], name: str, default: int, low: int, high:
     return value
 
 
+def env_float(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    """Read a number variable within [low, high]; raise ConfigError naming it otherwise."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"a number from {low:g} to {high:g}", raw) from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"a number from {low:g} to {high:g}", raw)
+    return value
+
+
 def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = environ.get(name, "").strip().lower()
     if raw == "":

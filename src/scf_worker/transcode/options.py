@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from scf_worker.runtime.config import env_float
 from scf_worker.runtime.errors import ConfigError
 from scf_worker.transcode.errors import InvalidTranscodeParams
 
@@ -73,19 +74,6 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(name, f"a number from {low:g} to {high:g}", raw) from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"a number from {low:g} to {high:g}", raw)
-    return value
-
-
 def config_from_env(environ: Mapping[str, str] | None = None) -> TranscodeOptions:
     """Read the ``TRANSCODE_*`` variables; raise ConfigError naming the bad one."""
     env = os.environ if environ is None else environ
@@ -108,12 +96,12 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> TranscodeOption
         ladder=ladder,
         h264_profile=_choice(env, "TRANSCODE_H264_PROFILE", "high", H264_PROFILES),
         thumbnail_format=_choice(env, "TRANSCODE_THUMBNAIL_FORMAT", "jpeg", THUMBNAIL_FORMATS),
-        thumbnail_offset_seconds=_number(env, "TRANSCODE_THUMBNAIL_OFFSET_SEC", 1.0, 0, 86_400),
+        thumbnail_offset_seconds=env_float(env, "TRANSCODE_THUMBNAIL_OFFSET_SEC", 1.0, 0, 86_400),
         hls_segment_type=_choice(env, "TRANSCODE_HLS_SEGMENT_TYPE", "mpegts", HLS_SEGMENT_TYPES),
         image_sizes=image_sizes,
-        fanout_min_seconds=_number(env, "TRANSCODE_FANOUT_MIN_SEC", 300.0, 1, 86_400),
-        fanout_segment_seconds=_number(env, "TRANSCODE_SEGMENT_SEC", 60.0, 2, 3600),
-        upload_margin_ms=int(_number(env, "TRANSCODE_UPLOAD_MARGIN_MS", 20_000, 0, 600_000)),
+        fanout_min_seconds=env_float(env, "TRANSCODE_FANOUT_MIN_SEC", 300.0, 1, 86_400),
+        fanout_segment_seconds=env_float(env, "TRANSCODE_SEGMENT_SEC", 60.0, 2, 3600),
+        upload_margin_ms=int(env_float(env, "TRANSCODE_UPLOAD_MARGIN_MS", 20_000, 0, 600_000)),
     )
 
 
@@ -126,7 +114,7 @@ def _param_list(params: Mapping[str, Any], name: str) -> list[Any] | None:
     return value
 
 
-def _param_number(params: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
+def _paramenv_float(params: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
     value = params.get(name)
     if value is None:
         return None
@@ -173,10 +161,10 @@ def options_for(config: TranscodeOptions, params: Mapping[str, Any]) -> Transcod
         ("segmentSeconds", "fanout_segment_seconds", 1, 3600),
         ("fanoutMinSeconds", "fanout_min_seconds", 1, 86_400),
     ):
-        number = _param_number(params, name, low, high)
+        number = _paramenv_float(params, name, low, high)
         if number is not None:
             changes[field_name] = number
-    segments = _param_number(params, "segments", 1, 64)
+    segments = _paramenv_float(params, "segments", 1, 64)
     if segments is not None:
         if segments != int(segments):
             raise InvalidTranscodeParams("params.segments must be a whole number from 1 to 64")

@@ -26,8 +26,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from scf_worker import __version__
 from scf_worker.observability import logging as obs_logging
+from scf_worker.retry.policy import parse_retry_after
 from scf_worker.webhooks import delivery as outcomes
-from scf_worker.webhooks.delivery import Attempt, Message, outcome_for_status, parse_retry_after
+from scf_worker.webhooks.delivery import Attempt, Message, outcome_for_status
 from scf_worker.webhooks.endpoints import Endpoint
 from scf_worker.webhooks.errors import BlockedTarget
 from scf_worker.webhooks.guard import GuardPolicy, Target, check_addresses, check_url

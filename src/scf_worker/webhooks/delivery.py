@@ -107,26 +107,3 @@ def outcome_for_status(status: int) -> str:
     if is_retryable_status(status):
         return FAILED
     return REJECTED
-
-
-def parse_retry_after(value: str | None, now: float) -> int | None:
-    """Return a ``Retry-After`` value (delta-seconds or HTTP-date) in ms from ``now``, or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return int(value) * 1000
-    try:
-        when = _parse_http_date(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0, int((when.timestamp() - now) * 1000))
-
-
-def _parse_http_date(text: str) -> Any:
-    # Imported on use: email.utils costs several milliseconds at cold start.
-    import email.utils
-
-    return email.utils.parsedate_to_datetime(text)
