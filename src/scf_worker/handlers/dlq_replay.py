@@ -15,7 +15,7 @@ from scf_worker.observability import logging as obs_logging
 from scf_worker.retry.deadletter import DeadLetterQuery
 from scf_worker.retry.replay import Replayer, ReplayOptions
 from scf_worker.runtime.events import kind_of
-from scf_worker.runtime.invocation import end_invocation, start_invocation, unsupported
+from scf_worker.runtime.invocation import bind_invocation, end_invocation, start_invocation, unsupported
 
 FUNCTION_NAME = "dlq-replay"
 log = obs_logging.get_logger(__name__)
@@ -25,8 +25,7 @@ STOP_MARGIN_MS = 30_000
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
     invocation = start_invocation(FUNCTION_NAME, context)
-    obs_logging.clear()
-    obs_logging.bind(requestId=invocation.request_id, route=FUNCTION_NAME, function=FUNCTION_NAME)
+    bind_invocation(FUNCTION_NAME, FUNCTION_NAME, invocation, event)
     kind = kind_of(event)
     code = "ok"
     try:

@@ -24,6 +24,7 @@ from scf_worker.runtime.errors import ApiError
 from scf_worker.runtime.events import HttpRequest, kind_of, parse_timer
 from scf_worker.runtime.invocation import (
     Invocation,
+    bind_invocation,
     end_invocation,
     http_function,
     start_invocation,
@@ -161,8 +162,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         return _http_handler(event, context)
 
     invocation = start_invocation(FUNCTION_NAME, context)
-    obs_logging.clear()
-    obs_logging.bind(requestId=invocation.request_id, route=kind, function=FUNCTION_NAME)
+    bind_invocation(FUNCTION_NAME, kind, invocation, event)
     code = "ok"
     try:
         if kind not in ("timer", "direct"):

@@ -16,7 +16,13 @@ from scf_worker.batch import MonotonicDeadline
 from scf_worker.batch.wiring import reconciler_for
 from scf_worker.observability import logging as obs_logging
 from scf_worker.runtime.events import kind_of
-from scf_worker.runtime.invocation import Invocation, end_invocation, start_invocation, unsupported
+from scf_worker.runtime.invocation import (
+    Invocation,
+    bind_invocation,
+    end_invocation,
+    start_invocation,
+    unsupported,
+)
 
 log = obs_logging.get_logger(__name__)
 metrics_log = obs_logging.get_logger("scf_worker.metrics")
@@ -38,8 +44,7 @@ def _run(services: Services, event: Any, kind: str, invocation: Invocation) -> d
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
     invocation = start_invocation(FUNCTION_NAME, context)
-    obs_logging.clear()
-    obs_logging.bind(requestId=invocation.request_id, route="timer", function=FUNCTION_NAME)
+    bind_invocation(FUNCTION_NAME, "timer", invocation, event)
     kind = kind_of(event)
     code = "ok"
     try:
