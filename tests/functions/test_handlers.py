@@ -1,4 +1,4 @@
-"""Each function's happy path and its answers to bad input: catalog codes, never 500."""
+"""Each function's happy path and its responses to bad input: catalog codes, never 500."""
 
 import hashlib
 import json

@@ -59,8 +59,8 @@ class DemoReport:
                 "error": self.error}
 
 
-# Variables a caller's shell may carry that would change the local run (an STS key would even
-# send it to Tencent Cloud); local runs unset them and set only what they need.
+# Settings a caller's shell may carry that would change a local run. An STS key would even send
+# requests to Tencent Cloud, so local runs unset these and set only what they need.
 ISOLATED_PREFIXES = ("SIGN_EXPIRE_SEC", "MAX_UPLOAD_BYTES", "AUTH_", "STS_", "COS_", "CALLBACK_",
                      "WEBHOOK_", "STATE_URL", "IDEMPOTENCY_URL", "QUEUE_URL", "STORAGE_URL",
                      "OUTPUT_PREFIX", "CORS_", "UPLOAD_", "LOG_EVENTS", "LOG_DEBUG_SAMPLE_PERCENT")
@@ -106,7 +106,7 @@ class _Steps:
 
 def run_demo(media_file: Path | None, workdir: Path | None = None,
              log_level: str = "INFO") -> DemoReport:
-    """Run the pipeline once; the report says what happened even when a step failed."""
+    """Run the pipeline once and return a report of each step, also when a step failed."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="scf-worker-demo-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     report = DemoReport(source=str(media_file) if media_file else "generated", workdir=str(workdir))

@@ -129,7 +129,7 @@ class ApiGateway:
         try:
             response = route.invoke(event)
         except Exception:
-            # SCF answers a handler crash with a gateway error; the function logged the details.
+            # SCF turns a handler crash into a gateway error; the function logged the details.
             log.exception("function_crashed", function=route.function)
             return 502, {"Content-Type": "application/json"}, b'{"code":50201,"message":"upstream_error"}'
         return self._integrated(response)

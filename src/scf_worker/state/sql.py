@@ -210,7 +210,7 @@ class Database:
 
 
 # SQLite skips its busy handler in a few cases (switching to WAL, or a writer racing a WAL
-# recovery) and answers "database is locked" at once; these are retried a bounded number of times.
+# recovery) and returns "database is locked" at once, so those statements are retried a few times.
 _LOCKED_RETRIES = 20
 _LOCKED_PAUSE_SECONDS = 0.05
 
