@@ -119,7 +119,8 @@ def _run_one(services: Services, function_name: str, job_type: str, body: Any,
             on_dead=(lambda p, reason: on_dead(services, p, reason)) if on_dead else None,
         )
         if outcome.status == "retry" and not ctx.get("managed_consumer") and isinstance(payload, dict):
-            # Outside a managed consumer no other process returns to this message, so the retry is published here.
+            # Outside a managed consumer no other process returns to this message,
+            # so the retry is published here.
             services.queue.publish(function_name, payload, delay_ms=outcome.delay_ms,
                                    attempts_made=outcome.attempts_made,
                                    first_failure=first_failure or outcome.failure)
