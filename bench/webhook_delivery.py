@@ -6,6 +6,10 @@ at each concurrency level, for a fixed number of seconds:
 - plain loops (no signing, no bookkeeping), the floor to beat: aiohttp, httpx
   (when installed: ``pip install -e '.[bench]'``) and http.client (one
   keep-alive connection per thread);
+- ``our transport``: webhook-forward's transport (``webhooks.transport``) posting
+  the same fixed body, unsigned and unrecorded. It is not one of the floor's
+  client libraries; it shows how much of a delivery's cost is signing and
+  bookkeeping rather than HTTP;
 - ``signed``: the delivery path of webhook-forward. Each delivery builds the
   message (canonical JSON, SHA-256), signs it, passes the SSRF guard and is
   POSTed by ``WebhookClient``, which keeps the response head;
@@ -17,7 +21,7 @@ at each concurrency level, for a fixed number of seconds:
   the idempotency claim, the health read and one transaction per event.
 
 Each round runs every client back to back, and "vs floor" divides a client's
-rate by the fastest plain loop of the same round and concurrency; the table
+rate by the fastest plain library loop of the same round and concurrency; the table
 shows medians over rounds. Other processes on a shared machine move the
 absolute rates from round to round, and comparing within a round cancels most
 of that. ``cpu us`` is the client process's CPU time per delivery (all its
@@ -47,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httptools
 
 from scf_worker.idempotency.sql import SqlIdempotencyStore
 from scf_worker.jobs.model import EVENT_DONE, STATUS_DONE, Job, Resource, build_event
@@ -61,6 +66,7 @@ from scf_worker.webhooks.forwarder import Forwarder
 from scf_worker.webhooks.guard import GuardPolicy
 from scf_worker.webhooks.health import HealthPolicy, HealthStore
 from scf_worker.webhooks.signing import generate_secret
+from scf_worker.webhooks.transport import Origin, Transport
 
 HERE = Path(__file__).resolve().parent
 WRITE_BATCH = 200
@@ -177,6 +183,27 @@ def plain_http_client(url: str, concurrency: int, seconds: float) -> Run:
     return timer.stop(sum(counts))
 
 
+async def our_transport(url: str, concurrency: int, seconds: float) -> Run:
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    origin = Origin("http", "127.0.0.1", port)
+
+    async def loopback(_: Origin) -> list[str]:
+        return ["127.0.0.1"]
+
+    transport = Transport(loopback, 3.0, 5.0)
+    headers = [("Content-Type", "application/json")]
+
+    async def one() -> None:
+        await transport.post(origin, "/hook", headers, BODY)
+
+    try:
+        await _run_workers(concurrency, 0.3, one)
+        timer = Timer()
+        return timer.stop(await _run_workers(concurrency, seconds, one))
+    finally:
+        await transport.close()
+
+
 class BatchWriter:
     """Stores attempts and their health updates in batches, on one writer thread."""
 
@@ -269,6 +296,8 @@ def run_client(name: str, url: str, concurrency: int, seconds: float, workdir: s
         return asyncio.run(plain_httpx(url, concurrency, seconds))
     if name == "plain http.client":
         return plain_http_client(url, concurrency, seconds)
+    if name == "our transport":
+        return asyncio.run(our_transport(url, concurrency, seconds))
     if name == "signed":
         return asyncio.run(signed(url, concurrency, seconds, None))
     if name == "signed+recorded":
@@ -306,7 +335,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="scf-worker-bench-") as workdir:
             for _ in range(args.rounds):
                 for concurrency in args.concurrency:
-                    names = ["plain aiohttp", "plain http.client", "signed", "signed+recorded"]
+                    names = ["plain aiohttp", "plain http.client", "our transport", "signed",
+                             "signed+recorded"]
                     names += ["plain httpx"] if has_httpx else []
                     names += ["forwarder"] if concurrency == 1 else []
                     for name in names:
@@ -322,7 +352,8 @@ def main() -> None:
 
 def print_table(results: dict[tuple[str, int], list[Run]], args: argparse.Namespace) -> None:
     print(f"rounds={args.rounds} seconds={args.seconds} cpus={os.cpu_count()}"
-          f" python={sys.version.split()[0]} aiohttp={aiohttp.__version__}")
+          f" python={sys.version.split()[0]} aiohttp={aiohttp.__version__}"
+          f" httptools={httptools.__version__}")
     print(f"{'client':<18}{'conc.':>6}{'median/s':>10}{'cpu us':>8}{'vs floor':>10}   rates per round")
     for concurrency in args.concurrency:
         names = [name for (name, c) in results if c == concurrency]

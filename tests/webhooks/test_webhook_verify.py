@@ -93,17 +93,17 @@ def test_verify_bad_secret_is_config_error() -> None:
 def test_public_names_match_all() -> None:
     public = {name for name in dir(webhooks) if not name.startswith("_")}
     modules = {"client", "deliveries", "delivery", "endpoints", "errors", "forwarder", "guard",
-               "health", "loop", "receiver", "signing"}
+               "health", "loop", "receiver", "signing", "transport"}
 
     assert set(webhooks.__all__) == public - modules
     assert all(hasattr(webhooks, name) for name in webhooks.__all__)
 
 
-def test_import_does_not_load_aiohttp() -> None:
+def test_import_does_not_load_the_http_parser() -> None:
     import subprocess
     import sys
 
-    code = "import sys, scf_worker.webhooks; print('aiohttp' in sys.modules)"
+    code = "import sys, scf_worker.webhooks; print('httptools' in sys.modules, 'aiohttp' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "False False"

@@ -91,7 +91,7 @@ def make_hevc_10bit_hdr(binary: str, dest: Path) -> None:
 def make_vfr(binary: str, dest: Path) -> None:
     # Keep every frame for the first half second, then one in three: the frame rate varies.
     _ffmpeg(binary, *_video("320x240", 1.5, rate=30), *_tone(1.5),
-            "-vf", "select='lt(t,0.5)+not(mod(n,3))'", "-vsync", "vfr", *_H264, *_AAC, str(dest))
+            "-vf", "select='lt(t,0.5)+not(mod(n,3))'", "-fps_mode", "vfr", *_H264, *_AAC, str(dest))
 
 
 def make_empty(binary: str, dest: Path) -> None:

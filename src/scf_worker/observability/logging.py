@@ -23,7 +23,7 @@ LOGGER_NAME = "scf_worker"
 REDACTED = "[REDACTED]"
 _SENSITIVE_PARTS = ("secret", "token", "signature", "password", "authorization", "credential")
 # Third-party loggers that print credentials or signed URLs at DEBUG.
-_NOISY_LOGGERS = ("qcloud_cos", "tencentcloud", "urllib3", "pika", "aiohttp.access")
+_NOISY_LOGGERS = ("qcloud_cos", "tencentcloud", "urllib3", "pika")
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "scf_worker_log_context", default=None

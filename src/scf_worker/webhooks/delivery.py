@@ -36,8 +36,12 @@ def webhook_id_for(event: dict[str, Any], endpoint_url: str) -> str:
     return "msg_" + digest.hexdigest()[:32]
 
 
+# One encoder for every body: json.dumps with options builds a new encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def body_of(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(event).encode()
 
 
 @dataclass(frozen=True)
