@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from scf_worker.transcode.binaries import find_ffmpeg
@@ -50,12 +51,25 @@ def make_720p(binary: str, dest: Path) -> None:
             str(dest))
 
 
+@lru_cache(maxsize=4)
+def _has_option(binary: str, option: str) -> bool:
+    completed = subprocess.run([binary, "-hide_banner", "-h", "full"], capture_output=True,
+                               timeout=GENERATE_TIMEOUT_SECONDS, check=False)
+    return f"-{option}" in completed.stdout.decode("utf-8", "replace")
+
+
 def make_portrait(binary: str, dest: Path) -> None:
     # Stored landscape with a 90° display matrix, as phones write portrait video. ffmpeg 5.1
     # writes the matrix from the rotate tag only when stream-copying, hence the second pass.
+    # Newer ffmpeg (9.0 from imageio-ffmpeg) ignores that tag and takes -display_rotation on the
+    # input instead, which 5.1 lacks; both write the same matrix.
     plain = dest.with_name(dest.stem + "-plain.mp4")
     _ffmpeg(binary, *_video("640x360", 1.5), *_tone(1.5), *_H264, *_AAC, str(plain))
-    _ffmpeg(binary, "-i", str(plain), "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=90", str(dest))
+    if _has_option(binary, "display_rotation"):
+        _ffmpeg(binary, "-display_rotation", "90", "-i", str(plain), "-map", "0", "-c", "copy", str(dest))
+    else:
+        _ffmpeg(binary, "-i", str(plain), "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=90",
+                str(dest))
     plain.unlink()
 
 
@@ -75,16 +89,23 @@ def make_no_audio(binary: str, dest: Path) -> None:
 
 
 def make_cover_art(binary: str, dest: Path) -> None:
-    _ffmpeg(binary, *_tone(1.5), "-f", "lavfi", "-i", "testsrc2=size=300x300:duration=1",
-            "-map", "0", "-map", "1", "-frames:v", "1", "-c:a", "libmp3lame", "-b:a", "64k",
-            "-c:v", "mjpeg", "-disposition:v", "attached_pic", "-id3v2_version", "3", str(dest))
+    # The picture is written first: muxed from lavfi with -frames:v 1, ffmpeg 9.0 stops the
+    # whole output after that one frame, leaving 48 ms of audio.
+    cover = dest.with_name(dest.stem + "-cover.jpg")
+    _ffmpeg(binary, "-f", "lavfi", "-i", "testsrc2=size=300x300", "-frames:v", "1", str(cover))
+    _ffmpeg(binary, *_tone(1.5), "-i", str(cover), "-map", "0", "-map", "1", "-c:a", "libmp3lame",
+            "-b:a", "64k", "-c:v", "mjpeg", "-disposition:v", "attached_pic", "-id3v2_version", "3",
+            str(dest))
+    cover.unlink()
 
 
 def make_hevc_10bit_hdr(binary: str, dest: Path) -> None:
     # PQ (SMPTE 2084) transfer with BT.2020 primaries: HDR10 as phones and cameras write it.
     _ffmpeg(binary, *_video("640x360", 1.0), *_tone(1.0), "-c:v", "libx265", "-preset", "ultrafast",
             "-pix_fmt", "yuv420p10le", "-x265-params", "log-level=error",
-            "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+            # Set on the frames: given as -color_* output options, ffmpeg 9.0 leaves the stream
+            # untagged (5.1 tags it either way).
+            "-vf", "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc",
             "-tag:v", "hvc1", *_AAC, str(dest))
 
 
