@@ -1,5 +1,8 @@
 """Probe media with ffprobe, or with PyAV where ffprobe is absent.
 
+PyAV's view is turned into the JSON ffprobe prints, so both probers feed the
+same checks and fill the same MediaInfo fields.
+
 Inputs are untrusted, so ffprobe may open only local files: a playlist or
 concat list that names a URL is rejected instead of fetched. Formats that
 read text as pictures (``tty``) or follow references (``hls``, ``concat``)
@@ -13,9 +16,14 @@ import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scf_worker.transcode.errors import InvalidMedia, UnsupportedCodec
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.stream import Stream
+    from av.video.stream import VideoStream
 
 PROBE_TIMEOUT_SECONDS = 60
 # Input options applied to every ffprobe and ffmpeg run on untrusted files.
@@ -27,6 +35,16 @@ REJECTED_FORMATS = frozenset({
 REJECTED_VIDEO_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "bmp", "tiff", "gif", "jpeg2000", "jpegls"})
+# FFmpeg's names for the ITU-T H.273 colour codes, as ffprobe prints them; PyAV gives only the numbers.
+COLOR_TRANSFER_NAMES = {
+    1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear", 9: "log100",
+    10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1", 14: "bt2020-10",
+    15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67",
+}
+COLOR_PRIMARIES_NAMES = {
+    1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
+    10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213",
+}
 
 
 @dataclass(frozen=True)
@@ -131,12 +149,17 @@ def _run_probe(command: list[str]) -> dict[str, Any]:
         reason = completed.stderr.decode("utf-8", "replace").strip().splitlines()
         # Drop the scratch path ffprobe prefixes its message with; it means nothing to the caller.
         detail = reason[-1].replace(command[-1], "input")[:200] if reason else "no error output"
-        raise InvalidMedia(f"ffprobe could not read the file as media ({detail})")
+        raise _unreadable("ffprobe", detail)
     try:
         data: dict[str, Any] = json.loads(completed.stdout or b"{}")
     except json.JSONDecodeError:
         raise InvalidMedia("ffprobe printed output that is not JSON") from None
     return data
+
+
+def _unreadable(prober: str, detail: str) -> InvalidMedia:
+    """Return InvalidMedia for a file the prober cannot open, naming the prober first in the message."""
+    return InvalidMedia(f"{prober} could not read the file as media ({detail})")
 
 
 def _fraction(raw: Any) -> Fraction | None:
@@ -175,6 +198,7 @@ def _is_variable_frame_rate(video: dict[str, Any]) -> bool:
 
 
 def _from_ffprobe(data: dict[str, Any]) -> MediaInfo:
+    """Decide on ffprobe's JSON, or on what ``_pyav_as_ffprobe`` made in its shape."""
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
     format_name = str(fmt.get("format_name") or "")
@@ -248,6 +272,8 @@ def _seconds(raw: Any) -> float | None:
 
 
 def _probe_pyav(path: Path) -> MediaInfo:
+    # NOTE: PyAV runs in this process, so PROBE_TIMEOUT_SECONDS does not bound it as it bounds
+    # ffprobe. A file that stalls the demuxer keeps the invocation busy until the function times out.
     try:
         import av
     except ImportError:
@@ -255,52 +281,125 @@ def _probe_pyav(path: Path) -> MediaInfo:
     try:
         with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
             return _from_pyav(container)
-    except av.FFmpegError:
-        raise InvalidMedia("PyAV could not read the file as media") from None
+    except av.FFmpegError as exc:
+        raise _unreadable("PyAV", exc.strerror or type(exc).__name__) from None
 
 
-def _from_pyav(container: Any) -> MediaInfo:
+def _from_pyav(container: InputContainer) -> MediaInfo:
+    return _from_ffprobe(_pyav_as_ffprobe(container))
+
+
+def _pyav_as_ffprobe(container: InputContainer) -> dict[str, Any]:
+    """Describe the container as ``ffprobe -show_format -show_streams`` JSON would.
+
+    Both probers then go through the same checks in ``_from_ffprobe``, so a
+    machine without ffprobe decides on the same facts.
+    """
+    import av
+
+    attached_pic = av.stream.Disposition.attached_pic
+    streams = {s.index: _pyav_stream(s) for s in container.streams if s.type in ("video", "audio")}
     format_name = container.format.name
-    if format_name in REJECTED_FORMATS:
-        raise InvalidMedia(f"format {format_name} is not accepted as a media upload")
-    videos = list(container.streams.video)
-    video = next((v for v in videos if not v.disposition & 0x400), None)  # 0x400 = attached_pic
-    cover = next((v for v in videos if v.disposition & 0x400), None)
-    audio = next(iter(container.streams.audio), None)
-    if video is None and audio is None:
-        raise InvalidMedia("no audio or video stream")
-    duration = (container.duration or 0) / 1_000_000
-    still = video is not None and audio is None and format_name.endswith("_pipe")
-    if duration <= 0 and not still:
-        raise InvalidMedia("media has no duration")
-    context = video.codec_context if video is not None else None
-    rate = video.average_rate if video is not None else None
-    return MediaInfo(
-        format_name=format_name,
-        duration_seconds=0.0 if still else duration,
-        has_video=video is not None,
-        has_audio=audio is not None,
-        width=context.width if context else 0,
-        height=context.height if context else 0,
-        # NOTE: the PyAV path does not read the display matrix, so a rotated phone
-        # video probed without ffprobe is rendered in its stored orientation.
-        rotation=0,
-        video_codec=context.name if context else None,
-        audio_codec=audio.codec_context.name if audio is not None else None,
-        pix_fmt=context.pix_fmt if context else None,
-        frame_rate=Fraction(rate) if rate else None,
-        is_still_image=still,
-        cover_art_index=cover.index if cover is not None else None,
-        cover_art_size=(cover.codec_context.width, cover.codec_context.height) if cover else (0, 0),
-        audio_channels=audio.codec_context.channels if audio is not None else 0,
-    )
+    main = next((s for s in container.streams.video if not s.disposition & attached_pic), None)
+    # Pictures are skipped to match ffprobe, which reports no rotation for them, because a newer
+    # picture decoder may put the EXIF orientation on the frame.
+    is_picture = format_name.endswith("_pipe") or format_name == "image2"
+    if main is not None and main.codec_context is not None and not is_picture:
+        # Decoded after the fields above are read, so decoding cannot change what they report.
+        rotation = _display_rotation(container, main)
+        if rotation:
+            streams[main.index]["side_data_list"] = [{"rotation": rotation}]
+    duration = container.duration / av.time_base if container.duration else None
+    return {"format": {"format_name": format_name, "duration": duration}, "streams": list(streams.values())}
+
+
+def _pyav_stream(stream: Stream) -> dict[str, Any]:
+    import av
+
+    entry: dict[str, Any] = {
+        "index": stream.index,
+        "codec_type": stream.type,
+        "disposition": {"attached_pic": int(bool(stream.disposition & av.stream.Disposition.attached_pic))},
+        "start_time": _ticks_to_seconds(stream.start_time, stream.time_base),
+        "duration": _ticks_to_seconds(stream.duration, stream.time_base),
+    }
+    context = stream.codec_context
+    if context is None:
+        # PyAV opens no codec context when this build has no decoder; ffprobe then omits codec_name.
+        return entry
+    codec_name = context.codec.canonical_name
+    entry.update(codec_name=codec_name, profile=context.profile)
+    if isinstance(stream, av.VideoStream):
+        video = stream.codec_context
+        entry.update(
+            width=video.width, height=video.height, pix_fmt=video.pix_fmt,
+            color_transfer=COLOR_TRANSFER_NAMES.get(int(video.color_trc)),
+            color_primaries=COLOR_PRIMARIES_NAMES.get(int(video.color_primaries)),
+            avg_frame_rate=stream.average_rate, r_frame_rate=stream.base_rate,
+            sample_aspect_ratio=stream.sample_aspect_ratio, nb_frames=stream.frames,
+            level=_level_of(codec_name, video.extradata),
+        )
+    elif isinstance(stream, av.AudioStream):
+        entry.update(channels=stream.codec_context.channels, sample_rate=stream.codec_context.sample_rate)
+    return entry
+
+
+def _ticks_to_seconds(ticks: int | None, time_base: Fraction | None) -> float | None:
+    if ticks is None or time_base is None:
+        return None
+    return float(ticks * time_base)
+
+
+def _display_rotation(container: InputContainer, stream: VideoStream) -> int | None:
+    """Return the display matrix rotation (counter-clockwise degrees, as ffprobe prints it).
+
+    PyAV 17 can write a stream's display matrix but not read it. Decoding
+    attaches the matrix to the frames, so the first frame is decoded. A frame
+    that does not decode leaves the rotation unknown, because a corrupt frame
+    does not fail ffprobe either.
+    """
+    import av
+
+    try:
+        frame = next(container.decode(stream), None)
+    except av.FFmpegError:
+        return None
+    return frame.rotation if frame is not None else None
+
+
+def _level_of(codec_name: str, extradata: bytes | None) -> int | None:
+    """Read the level from the decoder configuration, which PyAV does not expose as a field.
+
+    avcC (H.264 in MP4) has ``level_idc`` at byte 3, hvcC (HEVC in MP4) has
+    ``general_level_idc`` at byte 12; H.264 in Annex B form (MPEG-TS) has it
+    in the sequence parameter set, two bytes after the profile.
+    """
+    if not extradata:
+        return None
+    if codec_name == "hevc":
+        return extradata[12] if extradata[0] == 1 and len(extradata) > 12 else None
+    if codec_name != "h264":
+        return None
+    if extradata[0] == 1:
+        return extradata[3] if len(extradata) > 3 else None
+    start = extradata.find(b"\x00\x00\x01")
+    while start != -1 and start + 6 < len(extradata):
+        if extradata[start + 3] & 0x1F == 7:  # NAL unit type 7: sequence parameter set
+            return extradata[start + 6]
+        start = extradata.find(b"\x00\x00\x01", start + 3)
+    return None
 
 
 def _keyframes_pyav(path: Path) -> list[float]:
     import av
 
-    with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
-        stream = container.streams.video[0]
-        times = [float(packet.pts * packet.time_base) for packet in container.demux(stream)
-                 if packet.is_keyframe and packet.pts is not None]
+    try:
+        with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
+            if not container.streams.video:
+                return []
+            stream = container.streams.video[0]
+            times = [float(packet.pts * packet.time_base) for packet in container.demux(stream)
+                     if packet.is_keyframe and packet.pts is not None and packet.time_base is not None]
+    except av.FFmpegError as exc:
+        raise _unreadable("PyAV", exc.strerror or type(exc).__name__) from None
     return sorted(times)
