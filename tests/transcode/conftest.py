@@ -1,17 +1,83 @@
-"""Fixtures for the transcode tests: generated hard inputs and a scheduled job on the local stack."""
+"""Fixtures for the transcode tests: generated hard inputs, probers and a scheduled job on the local stack.
+
+Probe tests run once with ffprobe and once with the PyAV fallback. A missing
+prober skips its case with a reason when ``CI`` is unset and fails it under
+``CI=true``. ``TEST_WITHOUT_FFPROBE=1`` declares a run meant to go without
+ffprobe, as on a fresh machine. Its ffprobe cases skip, and fail if an ffprobe
+is found after all, so the run cannot pass on ffprobe by accident.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from scf_worker.demo.hard_inputs import generate
 from scf_worker.jobs.model import STATUS_SCHEDULED, TYPE_TRANSCODE, Job, Resource
+from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
 
 BUCKET = "media-1250000000"
+WITHOUT_FFPROBE = "TEST_WITHOUT_FFPROBE"
+
+
+def _missing(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} and CI=true requires it")
+    pytest.skip(reason)
+
+
+def found_ffprobe() -> str | None:
+    """Return the ffprobe that the pipeline finds when FFPROBE_BINARY is unset, or None."""
+    return find_ffprobe(None, find_ffmpeg())
+
+
+@pytest.fixture
+def ffprobe() -> str:
+    """Return the path of the ffprobe that the pipeline finds; skip or fail when there is none."""
+    found = found_ffprobe()
+    if os.environ.get(WITHOUT_FFPROBE):
+        if found:
+            pytest.fail(f"{WITHOUT_FFPROBE} is set but ffprobe was found at {found}; take it off PATH")
+        pytest.skip(f"{WITHOUT_FFPROBE} is set: this run checks the PyAV fallback only")
+    if found is None:
+        _missing("no ffprobe on PATH, beside ffmpeg or under /opt")
+    return found
+
+
+@pytest.fixture
+def pyav() -> None:
+    """Require PyAV, the prober used when there is no ffprobe."""
+    if importlib.util.find_spec("av") is None:
+        _missing("PyAV is not installed (pip install 'scf-worker[media]')")
+
+
+@pytest.fixture(params=["ffprobe", "pyav"])
+def prober(request: pytest.FixtureRequest) -> str | None:
+    """Return the ``ffprobe`` argument of probe(): a binary path, or None for the PyAV fallback."""
+    if request.param == "pyav":
+        request.getfixturevalue("pyav")
+        return None
+    path: str = request.getfixturevalue("ffprobe")
+    return path
+
+
+@pytest.fixture(scope="session")
+def probers() -> list[str | None]:
+    """Return every prober this machine has, ffprobe then PyAV (None), for checks cheap enough to repeat."""
+    available: list[str | None] = []
+    found = found_ffprobe()
+    if found:
+        available.append(found)
+    if importlib.util.find_spec("av") is not None:
+        available.append(None)
+    if not available:
+        _missing("neither ffprobe nor PyAV is available to probe with")
+    return available
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from scf_worker.handlers import transcode
 from scf_worker.jobs.model import STATUS_DONE, STATUS_FAILED
 from scf_worker.jobs.worker import run_pool, run_until_idle
 from scf_worker.runtime import samples
-from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
+from scf_worker.transcode.binaries import find_ffmpeg
 from scf_worker.transcode.errors import OutputInvalid
 from scf_worker.transcode.fanout import (
     SEGMENT_JOB_TYPE,
@@ -73,8 +73,7 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_fanout_matches_single_pass(
-        services: Any, schedule: Callable[..., Any], long_clip: Path) -> None:
-    ffprobe = find_ffprobe(None, find_ffmpeg())
+        services: Any, schedule: Callable[..., Any], long_clip: Path, probers: list[str | None]) -> None:
     schedule(long_clip, params={"presets": ["mp4"], "segments": 1}, job_id="single")
     run_until_idle(services, max_wait_seconds=5)
     schedule(long_clip, params={"presets": ["mp4", "hls"], "segments": 6}, key="uploads/u1/long-2.mp4",
@@ -90,13 +89,16 @@ def test_fanout_matches_single_pass(
     assert [s.parent_id for s in segments] == ["fanned"] * 6
     assert [s.status for s in segments] == [STATUS_DONE] * 6
 
-    single = probe(services.store.path_of(BUCKET, "outputs/single/mp4/90p.mp4"), ffprobe)
-    fanned = probe(services.store.path_of(BUCKET, "outputs/fanned/mp4/90p.mp4"), ffprobe)
-    frame = 1 / 25
-    assert abs(fanned.video_duration_seconds - single.video_duration_seconds) <= frame
-    single_lead = single.audio_duration_seconds - single.video_duration_seconds
-    fanned_lead = fanned.audio_duration_seconds - fanned.video_duration_seconds
-    assert abs(fanned_lead - single_lead) <= 0.040
+    for prober in probers:
+        single = probe(services.store.path_of(BUCKET, "outputs/single/mp4/90p.mp4"), prober)
+        fanned = probe(services.store.path_of(BUCKET, "outputs/fanned/mp4/90p.mp4"), prober)
+        assert single.video_duration_seconds is not None and single.audio_duration_seconds is not None
+        assert fanned.video_duration_seconds is not None and fanned.audio_duration_seconds is not None
+        frame = 1 / 25
+        assert abs(fanned.video_duration_seconds - single.video_duration_seconds) <= frame
+        single_lead = single.audio_duration_seconds - single.video_duration_seconds
+        fanned_lead = fanned.audio_duration_seconds - fanned.video_duration_seconds
+        assert abs(fanned_lead - single_lead) <= 0.040
     assert parent.result["fanout"]["segments"] == 6
     assert parent.result["fanout"]["audioDriftSeconds"] <= 0.040
 

@@ -12,6 +12,7 @@ from scf_worker.handlers import transcode
 from scf_worker.jobs.model import STATUS_DONE, STATUS_FAILED
 from scf_worker.jobs.worker import run_until_idle
 from scf_worker.runtime import samples
+from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
 
 pytestmark = pytest.mark.slow
 BUCKET = "media-1250000000"
@@ -61,7 +62,9 @@ def test_invalid_media_dead_letters_once(services: Any, schedule: Callable[..., 
     [dead] = services.db.query("SELECT * FROM scf_dlq WHERE function = 'transcode'")
     assert dead["attempts"] == 1
     [failed] = transcode_events(services, "SCF_JOB_FAILED")
-    assert "ffprobe could not read" in failed["reason"]
+    settings = services.settings
+    ran = "ffprobe" if find_ffprobe(settings.ffprobe_binary, find_ffmpeg(settings.ffmpeg_binary)) else "PyAV"
+    assert f"{ran} could not read the file as media" in failed["reason"]
 
 
 def test_bad_job_params_fail_permanently(services: Any, schedule: Callable[..., Any],

@@ -13,7 +13,6 @@ import pytest
 from scf_worker.jobs.model import STATUS_RUNNING, TYPE_TRANSCODE, Job, Resource
 from scf_worker.storage.errors import StorageError
 from scf_worker.storage.local import LocalObjectStore
-from scf_worker.transcode.binaries import find_ffmpeg, find_ffprobe
 from scf_worker.transcode.checks import is_faststart
 from scf_worker.transcode.errors import InvalidMedia, SourceTooLarge, StorageRejected, StorageUnavailable
 from scf_worker.transcode.hls import parse_variant
@@ -53,11 +52,6 @@ def run_job(service: TranscodeService, source: Path, params: dict[str, Any] | No
     return service.run(job, time.monotonic() + 120)
 
 
-@pytest.fixture(scope="module")
-def ffprobe() -> str | None:
-    return find_ffprobe(None, find_ffmpeg())
-
-
 def render(name: str, media: Callable[[str], Path], root: Path) -> Rendered:
     service = make_service(root)
     result = run_job(service, media(name), job_id=f"job-{name}")
@@ -78,12 +72,12 @@ VIDEO_CASES = {
 
 
 def check_mp4_renditions(done: Rendered, sizes: list[tuple[int, int]], has_audio: bool,
-                         ffprobe: str | None) -> None:
+                         probers: list[str | None]) -> None:
     videos = done.outputs("video")
     assert [(o["width"], o["height"]) for o in videos] == sizes
-    for output in videos:
+    for output, prober in ((o, p) for o in videos for p in probers):
         path = done.path(output["key"])
-        info = probe(path, ffprobe)
+        info = probe(path, prober)
         assert info.video_codec == "h264"
         assert info.video_profile == "High"
         assert info.pix_fmt == "yuv420p"
@@ -141,12 +135,12 @@ def check_stills(done: Rendered, sizes: list[tuple[int, int]]) -> None:
 
 @pytest.mark.parametrize("name", list(VIDEO_CASES))
 def test_video_input_renditions(name: str, media: Callable[[str], Path], tmp_path: Path,
-                                ffprobe: str | None) -> None:
+                                probers: list[str | None]) -> None:
     sizes, has_audio = VIDEO_CASES[name]
 
     done = render(name, media, tmp_path)
 
-    check_mp4_renditions(done, sizes, has_audio, ffprobe)
+    check_mp4_renditions(done, sizes, has_audio, probers)
     check_hls(done, has_audio)
     check_stills(done, sizes)
     for output in done.result["outputs"]:
@@ -157,17 +151,19 @@ def test_video_input_renditions(name: str, media: Callable[[str], Path], tmp_pat
 
 
 def test_cover_art_audio_gives_m4a(media: Callable[[str], Path], tmp_path: Path,
-                                                  ffprobe: str | None) -> None:
+                                   probers: list[str | None]) -> None:
     done = render("audio_cover_art", media, tmp_path)
     [audio] = done.outputs("audio")
     [cover] = done.outputs("thumbnail")
-    info = probe(done.path(audio["key"]), ffprobe)
 
     assert audio["key"].endswith("/audio.m4a")
     assert audio["content_type"] == "audio/mp4"
-    assert info.audio_codec == "aac"
-    assert not info.has_video
-    assert not info.has_cover_art
+    for prober in probers:
+        info = probe(done.path(audio["key"]), prober)
+        assert info.audio_codec == "aac"
+        assert info.audio_is_aac_lc
+        assert not info.has_video
+        assert not info.has_cover_art
     assert is_faststart(done.path(audio["key"]))
     assert audio["duration_seconds"] == pytest.approx(1.5, abs=0.1)
     assert (cover["width"], cover["height"]) == (300, 300)
@@ -175,15 +171,15 @@ def test_cover_art_audio_gives_m4a(media: Callable[[str], Path], tmp_path: Path,
 
 
 def test_image_gives_webp_and_jpeg(media: Callable[[str], Path], tmp_path: Path,
-                                   ffprobe: str | None) -> None:
+                                   probers: list[str | None]) -> None:
     done = render("image", media, tmp_path)
     images = done.outputs("image")
 
     assert sorted((o["content_type"], o["width"], o["height"]) for o in images) == [
         ("image/jpeg", 320, 180), ("image/jpeg", 1280, 720), ("image/webp", 320, 180),
         ("image/webp", 1280, 720)]
-    for output in images:
-        info = probe(done.path(output["key"]), ffprobe)
+    for output, prober in ((o, p) for o in images for p in probers):
+        info = probe(done.path(output["key"]), prober)
         assert info.pix_fmt in ("yuv420p", "yuvj420p")
 
 
