@@ -142,6 +142,21 @@ def test_invoke_runs_the_handler_with_an_event_file(local_env: dict[str, str], t
     assert response["statusCode"] == 401 and json.loads(response["body"])["message"] == "unauthorized"
 
 
+def test_invoke_names_invalid_configuration(local_env: dict[str, str], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch, logs,  # type: ignore[no-untyped-def]
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WEBHOOK_ENDPOINTS", "[not json")
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps({"event": "SCF_JOB_DONE", "jobId": "job-1"}))
+
+    code = main(["invoke", "webhook-forward", "--event", str(event_file), "--root", str(REPO_ROOT)])
+
+    assert code == 1
+    assert "WEBHOOK_ENDPOINTS" in capsys.readouterr().err
+    assert logs.events("config_invalid")[0]["variable"] == "WEBHOOK_ENDPOINTS"
+    assert logs.events("invocation_end")[0]["code"] == "config_invalid"
+
+
 def test_invoke_rejects_an_unreadable_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["invoke", "media-sign", "--event", str(tmp_path / "missing.json"), "--root", str(REPO_ROOT)])
 

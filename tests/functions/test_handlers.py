@@ -6,6 +6,7 @@ import json
 import pytest
 
 from scf_worker.handlers import cos_callback, media_sign, transcode, webhook_forward
+from scf_worker.retry.deadletter import DeadLetterQuery, list_entries
 from scf_worker.runtime import samples
 from scf_worker.runtime.errors import CATALOG
 
@@ -171,12 +172,19 @@ def test_cos_trigger_keeps_plus_and_percent_in_keys(local_env, services):
 
 
 @pytest.mark.parametrize("handler", [transcode.main_handler, webhook_forward.main_handler])
-def test_job_functions_reject_http_and_cos_shapes(local_env, handler):
-    for event in (samples.apigw_event("POST", "/x", "{}"),
-                  samples.cos_event(samples.cos_record("media-1250000000", "a.mp4", 1, "e"))):
+def test_job_functions_reject_http_and_cos_shapes(local_env, services, handler):
+    events = [samples.apigw_event("POST", "/x", "{}"),
+              samples.cos_event(samples.cos_record("media-1250000000", "a.mp4", 1, "e")),
+              ["not", "an", "object"]]
+    for event in events:
         result = handler(event, samples.context("job"))
         assert result["message"] == "unsupported_event"
         assert result["code"] == CATALOG["unsupported_event"].code
+
+    # An async trigger does not resend an event it got an answer for, so each one is kept.
+    kept = list_entries(services.dead_letters, DeadLetterQuery())
+    assert len(kept) == len(events)
+    assert all("does not take" in entry.last_failure.message for entry in kept)
 
 
 def test_transcode_bad_payload_is_dead_lettered_not_raised(local_env, services):

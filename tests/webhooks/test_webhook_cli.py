@@ -191,3 +191,13 @@ def test_remove_refuses_env_endpoint(cli, monkeypatch, receiver: Receiver) -> No
 
     assert code == 2
     assert "WEBHOOK_ENDPOINTS" in err
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks.example.com/x", "https://127.0.0.1:99999/x"])
+def test_add_rejects_invalid_url(cli, tmp_path: Path, url: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("add", url, "--secret-file", str(tmp_path / "hook.secret"), "--generate")
+
+    assert code == 2
+    assert "invalid endpoint URL" in err
+    _, listed, _ = cli("list", "--json")
+    assert json.loads(listed) == []

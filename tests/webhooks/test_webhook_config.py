@@ -66,3 +66,28 @@ def test_payload_cap_range() -> None:
     assert settings_with(WEBHOOK_MAX_PAYLOAD_BYTES="4096").webhook_max_payload_bytes == 4096
     with pytest.raises(ConfigError):
         settings_with(WEBHOOK_MAX_PAYLOAD_BYTES="10")
+
+
+@pytest.mark.parametrize(("entry", "variable"), [
+    ({"url": "https://hooks.example.com:99999/x"}, "WEBHOOK_ENDPOINTS[0].url"),
+    ({"url": "https://hooks.example.com:0/x"}, "WEBHOOK_ENDPOINTS[0].url"),
+    ({"url": "ftp://hooks.example.com/x"}, "WEBHOOK_ENDPOINTS[0].url"),
+    ({"url": "https:///x"}, "WEBHOOK_ENDPOINTS[0].url"),
+    ({"url": "https://hooks.example.com/x", "event": ["SCF_JOB_DONE"]}, "WEBHOOK_ENDPOINTS[0].event"),
+])
+def test_bad_endpoint_entry_rejected(entry: dict[str, object], variable: str) -> None:
+    endpoints = json.dumps([{"secret": generate_secret(), **entry}])
+
+    with pytest.raises(ConfigError) as caught:
+        settings_with(WEBHOOK_ENDPOINTS=endpoints)
+
+    assert caught.value.variable == variable
+
+
+def test_duplicate_endpoint_url_rejected() -> None:
+    entry = {"url": "https://hooks.example.com/x", "secret": generate_secret()}
+
+    with pytest.raises(ConfigError) as caught:
+        settings_with(WEBHOOK_ENDPOINTS=json.dumps([entry, entry]))
+
+    assert caught.value.variable == "WEBHOOK_ENDPOINTS[1].url"

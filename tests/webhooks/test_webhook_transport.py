@@ -17,7 +17,9 @@ from scf_worker.webhooks.signing import generate_secret
 from scf_worker.webhooks.transport import (
     BAD_RESPONSE,
     CONNECT_FAILED,
+    DNS_FAILED,
     KEEP_BYTES,
+    MAX_HEAD_BYTES,
     SERVER_DISCONNECTED,
     TIMEOUT,
     Origin,
@@ -253,3 +255,113 @@ def test_client_drops_unsafe_request_id_and_encodes_path() -> None:
     assert head.startswith(b"POST /hook/%E5%9B%9E%E8%B0%83?q=a%20b HTTP/1.1\r\n")
     assert b"Injected" not in head
     assert b"x-scf-request-id" not in head
+
+
+def test_oversized_headers_fail() -> None:
+    endless = (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 10), False)
+
+    async def scenario(transport: Transport, origin: Origin, server: ScriptedServer) -> None:
+        with pytest.raises(TransportError) as caught:
+            await post(transport, origin)
+        assert caught.value.code == BAD_RESPONSE
+        assert "headers exceed" in caught.value.reason
+
+    run_with_server([endless], scenario)
+
+
+@pytest.mark.parametrize("status_line", [b"RTSP/1.0 200 OK", b"ICE/1.0 200 OK"])
+def test_non_http_status_line_fails(status_line: bytes) -> None:
+    async def scenario(transport: Transport, origin: Origin, server: ScriptedServer) -> None:
+        with pytest.raises(TransportError) as caught:
+            await post(transport, origin)
+        assert caught.value.code == BAD_RESPONSE
+
+    run_with_server([(status_line + b"\r\nContent-Length: 0\r\n\r\n", False)], scenario)
+
+
+def test_unfinished_body_times_out_naming_status() -> None:
+    async def scenario(transport: Transport, origin: Origin, server: ScriptedServer) -> None:
+        with pytest.raises(TransportError) as caught:
+            await post(transport, origin)
+        assert caught.value.code == TIMEOUT
+        assert "status 200" in caught.value.reason
+
+    run_with_server([(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", False)], scenario,
+                    timeout_seconds=0.2)
+
+
+def test_resolver_failure_is_dns_failed() -> None:
+    async def failing(origin: Origin) -> Sequence[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    async def main() -> None:
+        transport = Transport(failing, 1.0, 2.0)
+        with pytest.raises(TransportError) as caught:
+            await post(transport, Origin("https", "hooks.example.com", 443))
+        assert caught.value.code == DNS_FAILED
+        assert caught.value.reason == "Temporary failure in name resolution"
+        await transport.close()
+
+    asyncio.run(main())
+
+
+def test_failed_lookup_keeps_other_attempts() -> None:
+    server = ScriptedServer([])
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host == "hooks.example.com":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return ["127.0.0.1"]
+
+    async def main() -> list[str]:
+        listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        client = WebhookClient(GuardPolicy(allow_loopback=True), 1.0, 2.0, resolver=resolve)
+        endpoints = [Endpoint.create("https://hooks.example.com/x", [generate_secret()]),
+                     Endpoint.create(f"http://localhost:{port}/hook", [generate_secret()])]
+        event = {"event": "SCF_JOB_DONE", "jobId": "job-1"}
+        try:
+            attempts = await client.send_all((e, Message.for_event(event, e.url)) for e in endpoints)
+        finally:
+            await client.close()
+            listener.close()
+        return [attempt.code or attempt.outcome for attempt in attempts]
+
+    assert asyncio.run(main()) == [DNS_FAILED, "delivered"]
+    assert len(server.requests) == 1
+
+
+def test_name_too_long_for_dns_is_blocked() -> None:
+    async def main() -> str | None:
+        client = WebhookClient(GuardPolicy(allow_loopback=True), 1.0, 2.0)
+        endpoint = Endpoint.create(f"https://{'a' * 64}.example.com/x", [generate_secret()])
+        attempt = await client.send(endpoint, Message.for_event({"event": "SCF_JOB_DONE", "jobId": "j"},
+                                                                endpoint.url))
+        await client.close()
+        return attempt.code
+
+    assert asyncio.run(main()) == "blocked_invalid_url"
+
+
+def test_echoed_secret_and_query_token_are_masked() -> None:
+    secret = generate_secret()
+    token = "LEAKTOKEN4242"
+    echo = f"key={secret.removeprefix('whsec_')} url=/hook?token={token}".encode()
+    server = ScriptedServer([(b"HTTP/1.1 400 Bad\r\nContent-Length: %d\r\n\r\n" % len(echo) + echo, False)])
+
+    async def main() -> str | None:
+        listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        client = WebhookClient(GuardPolicy(allow_loopback=True), 1.0, 2.0)
+        endpoint = Endpoint.create(f"http://127.0.0.1:{port}/hook?token={token}", [secret])
+        try:
+            attempt = await client.send(endpoint, Message.for_event({"event": "SCF_JOB_DONE", "jobId": "j"},
+                                                                    endpoint.url))
+        finally:
+            await client.close()
+            listener.close()
+        return attempt.response_head
+
+    head = asyncio.run(main())
+
+    assert head == "key=[REDACTED] url=/hook?token=[REDACTED]"

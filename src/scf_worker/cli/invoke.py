@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from scf_worker.deploy.errors import DeployToolError
     from scf_worker.deploy.manifest import find_project_root, get_manifest
     from scf_worker.devstack.functions import context_for, load_handler
+    from scf_worker.runtime.errors import ConfigError
 
     try:
         raw = sys.stdin.read() if args.event == "-" else Path(args.event).read_text(encoding="utf-8")
@@ -35,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     handler = load_handler(manifest)
     try:
         response = handler(event, context_for(manifest))
+    except ConfigError as exc:
+        # Configuration messages name the variable and never a secret value.
+        print(f"{manifest.name}: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 (reported as a failed invocation)
         # SCF marks the invocation failed; say so without the handler's internal text.
         print(f"{manifest.name} raised {type(exc).__name__}; see the log lines above", file=sys.stderr)

@@ -224,7 +224,7 @@ def run_disable(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     from scf_worker.jobs.model import EVENT_NAMES
     from scf_worker.webhooks.endpoints import EndpointStore
-    from scf_worker.webhooks.errors import InvalidSecret
+    from scf_worker.webhooks.errors import InvalidEndpoint, InvalidSecret
 
     services = _services()
     lang = detect_lang(args.lang)
@@ -243,6 +243,9 @@ def run_add(args: argparse.Namespace) -> int:
         endpoint = EndpointStore(services.db, services.clock).save(args.url, secrets, args.events)
     except InvalidSecret as exc:
         print(f"invalid secret: {exc}", file=sys.stderr)
+        return 2
+    except InvalidEndpoint as exc:
+        print(f"invalid endpoint URL: {exc}", file=sys.stderr)
         return 2
     print(text("webhooks.saved", lang, id=endpoint.id, url=endpoint.display_url))
     return 0

@@ -19,6 +19,7 @@ from scf_worker.app import Services, get_services
 from scf_worker.jobs.dispatch import Attempt, Outcome, execute, open_envelope
 from scf_worker.observability import logging as obs_logging
 from scf_worker.observability import metrics
+from scf_worker.runtime.errors import ConfigError
 from scf_worker.runtime.events import kind_of, parse_queue
 from scf_worker.runtime.invocation import (
     Invocation,
@@ -55,6 +56,7 @@ def job_function(function_name: str, job_type: str, run: JobRun,
         try:
             if kind not in ("direct", "queue", "timer"):
                 code = "unsupported_event"
+                _dead_letter_unsupported(get_services(), function_name, job_type, event, kind)
                 return unsupported(function_name, invocation, kind)
             services = get_services()
             if kind == "timer":
@@ -70,11 +72,33 @@ def job_function(function_name: str, job_type: str, run: JobRun,
                 results.append(_result_json(message_id, outcome))
             return {"code": 0, "message": "ok", "requestId": invocation.request_id,
                     "results": results}
+        except ConfigError as exc:
+            # Raised, so SCF marks the invocation failed and an async trigger retries it.
+            code = "config_invalid"
+            obs_logging.configure()
+            log.error("config_invalid", variable=exc.variable, error=str(exc))
+            raise
+        except BaseException as exc:
+            code = "error"
+            log.error("invocation_failed", errorClass=type(exc).__name__)
+            raise
         finally:
             log.info("invocation_end", code=code, coldStart=invocation.cold_start,
                      durationMs=int((time.monotonic() - invocation.started_monotonic) * 1000))
 
     return main_handler
+
+
+def _dead_letter_unsupported(services: Services, function_name: str, job_type: str, event: Any,
+                             kind: str) -> None:
+    """Keep an event of a shape this function cannot run; an async trigger would drop it otherwise."""
+    from scf_worker.retry.classify import PERMANENT, Failure
+    from scf_worker.retry.deadletter import new_entry
+
+    failure = Failure(PERMANENT, "unsupported_event", "UnsupportedEvent",
+                      f"{function_name} does not take {kind} events", at=services.clock())
+    entry_id = services.dead_letters.add(new_entry(function_name, job_type, None, event, 1, failure, failure))
+    log.error("job_dead_lettered", topic=function_name, code="unsupported_event", deadLetterId=entry_id)
 
 
 def _result_json(message_id: str | None, outcome: Outcome) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 from scf_worker.jobs.model import EVENT_NAMES
 from scf_worker.runtime.errors import ConfigError
@@ -160,6 +160,23 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(name, "true or false", raw)
 
 
+WEBHOOK_ENDPOINT_KEYS = ("url", "secret", "events")
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Return what a webhook URL must be when ``url`` is not that, or None when it is."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "a URL whose port is a number from 1 to 65535"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "an absolute https:// URL (http:// only to loopback in local runs)"
+    if port == 0:
+        return "a URL whose port is a number from 1 to 65535"
+    return None
+
+
 def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...]:
     raw = environ.get("WEBHOOK_ENDPOINTS", "").strip()
     if not raw:
@@ -172,13 +189,21 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
     if not isinstance(items, list):
         raise ConfigError("WEBHOOK_ENDPOINTS", expected)
     endpoints = []
+    seen_urls: set[str] = set()
     for index, item in enumerate(items):
         where = f"WEBHOOK_ENDPOINTS[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             raise ConfigError(where, 'an object with a string "url"')
-        scheme = item["url"].split("://", 1)[0].lower() if "://" in item["url"] else ""
-        if scheme not in ("http", "https"):
-            raise ConfigError(f"{where}.url", "an https:// URL (http:// only to loopback in local runs)")
+        unknown = sorted(set(item) - set(WEBHOOK_ENDPOINT_KEYS))
+        if unknown:
+            # A misspelt "events" would otherwise send every event to this endpoint.
+            raise ConfigError(f"{where}.{unknown[0]}", 'no keys other than "url", "secret" and "events"')
+        problem = webhook_url_problem(item["url"])
+        if problem is not None:
+            raise ConfigError(f"{where}.url", problem)
+        if item["url"] in seen_urls:
+            raise ConfigError(f"{where}.url", "a URL that is not already listed")
+        seen_urls.add(item["url"])
         secret = item.get("secret")
         secrets = [secret] if isinstance(secret, str) else secret
         if not isinstance(secrets, list) or not secrets or not all(
@@ -189,8 +214,6 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
         events = item.get("events") or []
         if not isinstance(events, list) or not all(e in EVENT_NAMES for e in events):
             raise ConfigError(f"{where}.events", f"a list of event names from {', '.join(EVENT_NAMES)}")
-        if not item["url"].lower().startswith(("https://", "http://")):
-            raise ConfigError(f"{where}.url", "an absolute https:// URL")
         endpoints.append(WebhookEndpoint(item["url"], tuple(secrets), tuple(events)))
     return tuple(endpoints)
 

@@ -8,6 +8,7 @@ the HTTP client.
 from scf_worker.webhooks.errors import (
     BlockedTarget,
     EndpointNotFound,
+    InvalidEndpoint,
     InvalidSecret,
     VerificationError,
     WebhookError,
@@ -18,6 +19,7 @@ from scf_worker.webhooks.signing import generate_secret
 __all__ = [
     "BlockedTarget",
     "EndpointNotFound",
+    "InvalidEndpoint",
     "InvalidSecret",
     "VerificationError",
     "VerifiedWebhook",

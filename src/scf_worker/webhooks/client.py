@@ -20,7 +20,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from scf_worker import __version__
 from scf_worker.observability import logging as obs_logging
@@ -30,7 +30,7 @@ from scf_worker.webhooks.delivery import Attempt, Message, outcome_for_status
 from scf_worker.webhooks.endpoints import Endpoint
 from scf_worker.webhooks.errors import BlockedTarget
 from scf_worker.webhooks.guard import GuardPolicy, Target, check_addresses, check_url
-from scf_worker.webhooks.signing import signature_headers
+from scf_worker.webhooks.signing import SECRET_PREFIX, signature_headers
 from scf_worker.webhooks.transport import (
     CONNECT_TIMEOUT,
     TIMEOUT,
@@ -40,6 +40,7 @@ from scf_worker.webhooks.transport import (
     TransportError,
 )
 
+log = obs_logging.get_logger(__name__)
 HostResolver = Callable[[str, int], Awaitable[Sequence[str]]]
 USER_AGENT = f"scf-worker-webhooks/{__version__}"
 DEFAULT_POOL_LIMIT = 100
@@ -56,10 +57,12 @@ async def system_resolver(host: str, port: int) -> list[str]:
 class _Route:
     """A URL's guard target, origin and request path, computed before any network access."""
 
-    __slots__ = ("origin", "path", "target")
+    __slots__ = ("origin", "path", "query_values", "target")
 
     def __init__(self, target: Target) -> None:
         parts = urlsplit(target.url)
+        # Query values often are receiver tokens; short ones would mask ordinary words.
+        self.query_values = [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
         # Non-ASCII and spaces are percent-encoded; existing escapes and reserved characters stay.
         path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
         if parts.query:
@@ -67,6 +70,12 @@ class _Route:
         self.target = target
         self.origin = Origin(target.scheme, target.host, target.port)
         self.path = path
+
+    def secrets_of(self, endpoint: Endpoint) -> list[str]:
+        """Return the texts to mask in this endpoint's responses, besides the signatures."""
+        # Whole secrets first, so an echoed whsec_ value is masked as one piece.
+        keys = [secret.removeprefix(SECRET_PREFIX) for secret in endpoint.secrets]
+        return [*endpoint.secrets, *keys, *self.query_values]
 
 
 class WebhookClient:
@@ -116,8 +125,13 @@ class WebhookClient:
             return Attempt.begin(endpoint.id, message, attempted_at).finish(
                 outcome, code=exc.code, latency_ms=_elapsed_ms(started), signed_at=signed_at,
                 detail=self._failure_detail(exc, route.origin))
-        return _answered(endpoint, message, attempted_at, signed_at, started, response,
-                         signatures["webhook-signature"])
+        except Exception as exc:  # noqa: BLE001 (one endpoint's failure must not lose the others' attempts)
+            log.error("webhook_client_failed", endpointId=endpoint.id, errorClass=type(exc).__name__)
+            return Attempt.begin(endpoint.id, message, attempted_at).finish(
+                outcomes.CONNECTION_FAILED, code="client_error", latency_ms=_elapsed_ms(started),
+                signed_at=signed_at, detail=f"{type(exc).__name__} while sending to {route.origin.host}")
+        masks = [*signatures["webhook-signature"].split(" "), *route.secrets_of(endpoint)]
+        return _answered(endpoint, message, attempted_at, signed_at, started, response, masks)
 
     def _failure_detail(self, exc: TransportError, origin: Origin) -> str:
         # Host and port only: the URL's path and query may carry a token.
@@ -125,7 +139,8 @@ class WebhookClient:
         if exc.code == CONNECT_TIMEOUT:
             return f"connecting to {where} timed out"
         if exc.code == TIMEOUT:
-            return f"{where} did not respond within {self.timeout_seconds:g} s (WEBHOOK_TIMEOUT_MS)"
+            return (f"{where} did not complete its response within {self.timeout_seconds:g} s"
+                    f" (WEBHOOK_TIMEOUT_MS): {exc.reason}")
         return f"{exc.code} reaching {where}" + (f": {exc.reason}" if exc.reason else "")
 
     async def _addresses(self, origin: Origin) -> list[str]:
@@ -150,7 +165,7 @@ class WebhookClient:
 
 
 def _answered(endpoint: Endpoint, message: Message, attempted_at: float, signed_at: int,
-              started: float, response: Response, signatures: str) -> Attempt:
+              started: float, response: Response, masks: Sequence[str]) -> Attempt:
     status = response.status
     outcome = outcome_for_status(status)
     delivered = outcome == outcomes.DELIVERED
@@ -158,17 +173,21 @@ def _answered(endpoint: Endpoint, message: Message, attempted_at: float, signed_
         message.webhook_id, endpoint.id, message.event_name, message.job_id, outcome,
         message.body_sha256, attempted_at, status=status,
         code=None if delivered else f"http_{status}", latency_ms=_elapsed_ms(started),
-        response_head=_scrub(response.head, signatures) if response.head else "",
+        response_head=_scrub(response.head, masks) if response.head else "",
         signed_at=signed_at, retry_after_ms=parse_retry_after(response.retry_after, attempted_at),
         detail="" if delivered else _status_detail(status),
     )
 
 
-def _scrub(head: bytes, signatures: str) -> str:
-    """Decode a response head and mask anything secret a receiver may have echoed back."""
+def _scrub(head: bytes, masks: Sequence[str]) -> str:
+    """Decode a response head and mask anything secret a receiver may have echoed back.
+
+    ``masks`` are this attempt's signatures (``v1,<base64>``, the base64 part is masked),
+    the endpoint's secrets without their ``whsec_`` prefix and the URL's query values.
+    """
     text = head.decode("utf-8", "replace")
-    for signature in signatures.split(" "):
-        value = signature.partition(",")[2]
+    for mask in masks:
+        value = mask.partition(",")[2] if mask.startswith("v1,") else mask
         if value and value in text:
             text = text.replace(value, obs_logging.REDACTED)
     return obs_logging.redact_text(text)

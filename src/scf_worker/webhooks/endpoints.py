@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from scf_worker.observability import logging as obs_logging
-from scf_worker.runtime.config import Settings
+from scf_worker.runtime.config import Settings, webhook_url_problem
 from scf_worker.state.sql import Database, Row
-from scf_worker.webhooks.errors import EndpointNotFound
+from scf_worker.webhooks.errors import EndpointNotFound, InvalidEndpoint
 from scf_worker.webhooks.signing import decode_secret
 
 SOURCE_ENV = "env"
@@ -38,8 +38,12 @@ def display_url(url: str) -> str:
     netloc = parts.hostname or ""
     if ":" in netloc:
         netloc = f"[{netloc}]"
-    if parts.port:
-        netloc += f":{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None  # out of range: delivery reports it as blocked_invalid_url
+    if port:
+        netloc += f":{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
 
 
@@ -109,7 +113,13 @@ class EndpointStore:
                                " run `scf-worker webhooks list` to see them")
 
     def save(self, url: str, secrets: Sequence[str], events: Iterable[str] = ()) -> Endpoint:
-        """Store an endpoint, or replace the secrets and events of the one with this URL."""
+        """Store an endpoint, or replace the secrets and events of the one with this URL.
+
+        Raise InvalidEndpoint for a URL that WEBHOOK_ENDPOINTS would not accept either.
+        """
+        problem = webhook_url_problem(url)
+        if problem is not None:
+            raise InvalidEndpoint(f"the URL must be {problem}")
         endpoint = Endpoint.create(url, secrets, tuple(events), SOURCE_TABLE)
         now = self.clock()
         values = (json.dumps(list(endpoint.secrets)), json.dumps(list(endpoint.events)), now)

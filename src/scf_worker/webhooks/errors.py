@@ -30,3 +30,7 @@ class BlockedTarget(WebhookError):
 
 class EndpointNotFound(WebhookError):
     """No configured or stored endpoint has the given id or URL."""
+
+
+class InvalidEndpoint(WebhookError):
+    """An endpoint URL that cannot be stored: wrong scheme, no host or an invalid port."""

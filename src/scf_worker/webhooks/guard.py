@@ -188,7 +188,7 @@ def check_url(url: str, policy: GuardPolicy) -> Target:
     if literal is not None:
         category = is_allowed_address(literal, policy)
         if category is not None:
-            raise BlockedTarget(host, category, f"is a {category.replace('_', '-')} address")
+            raise BlockedTarget(host, category, f"is in a blocked address range ({category})")
     else:
         _check_name(host, policy)
     if scheme == "http" and not (policy.allow_loopback and _may_be_loopback(host, literal)):
@@ -226,6 +226,9 @@ def _ascii_name(host: str) -> str:
         raise BlockedTarget(host, "invalid_url", "is not a valid internationalised name") from None
     if not _HOST_NAME.match(ascii_host):
         raise BlockedTarget(host, "invalid_url", "contains characters not allowed in a host name")
+    if len(ascii_host) > 253 or any(len(label) > 63 for label in ascii_host.split(".")):
+        raise BlockedTarget(host[:80], "invalid_url",
+                            "is too long for DNS (labels up to 63 characters, names up to 253)")
     return ascii_host
 
 
@@ -263,7 +266,7 @@ def check_addresses(host: str, addresses: Iterable[str], policy: GuardPolicy,
         category = is_allowed_address(address, policy)
         if category is not None:
             raise BlockedTarget(host, category,
-                                f"resolves to a {category.replace('_', '-')} address ({address})")
+                                f"resolves to {address}, in a blocked address range ({category})")
         if scheme == "http" and address_category(address) != LOOPBACK:
             raise BlockedTarget(host, "plain_http",
                                 f"resolves to {address}; plain HTTP is allowed only to loopback")

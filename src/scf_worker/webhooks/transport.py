@@ -30,9 +30,14 @@ KEEP_BYTES = 1024
 # Response bodies are read this far so the connection can be reused; a longer
 # body closes the connection instead of being downloaded.
 DRAIN_LIMIT_BYTES = 64 * 1024
+# A status line and headers longer than this fail the attempt, so a hostile receiver
+# cannot make the parser buffer without bound.
+MAX_HEAD_BYTES = 64 * 1024
+_STATUS_PREFIX = b"HTTP/"
 
 # Error codes, as stored with a failed attempt.
 CONNECT_FAILED = "connect_failed"
+DNS_FAILED = "dns_failed"
 CONNECT_TIMEOUT = "connect_timeout"
 TIMEOUT = "timeout"
 TLS_ERROR = "tls_error"
@@ -94,6 +99,9 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.retry_after: str | None = None
         self.framed = False  # the body's end is given by Content-Length or chunking
+        self.headers_done = False
+        self.head_size = 0
+        self.prefix = b""
         self.head = bytearray()
         self.seen = 0
         self.reusable = False
@@ -123,12 +131,33 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.received = True
+        if len(self.prefix) < len(_STATUS_PREFIX):
+            # llhttp also accepts RTSP/ and ICE/ status lines; only HTTP counts as a response.
+            self.prefix += data[: len(_STATUS_PREFIX) - len(self.prefix)]
+            if not _STATUS_PREFIX.startswith(self.prefix):
+                self._fail(TransportError(BAD_RESPONSE, "the response is not HTTP"))
+                return
         try:
-            self.parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade:
             self._fail(TransportError(BAD_RESPONSE, "the receiver switched protocols"))
         except httptools.HttpParserError as exc:
             self._fail(TransportError(BAD_RESPONSE, f"malformed HTTP response ({exc})"))
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data``, failing the request once its headers pass MAX_HEAD_BYTES."""
+        if not self.headers_done:
+            room = MAX_HEAD_BYTES - self.head_size
+            if len(data) <= room:
+                self.head_size += len(data)
+            else:
+                self.parser.feed_data(data[:room])
+                if not self.headers_done:
+                    reason = f"the response headers exceed {MAX_HEAD_BYTES} bytes"
+                    self._fail(TransportError(BAD_RESPONSE, reason))
+                    return
+                data = data[room:]
+        self.parser.feed_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -152,6 +181,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        self.headers_done = self.status >= 200
 
     def on_body(self, body: bytes) -> None:
         if len(self.head) < KEEP_BYTES:
@@ -175,6 +205,14 @@ class _Connection(asyncio.Protocol):
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(Response(self.status, bytes(self.head), self.retry_after))
+
+    def expire(self) -> None:
+        """End the pending request at its deadline, saying how far the response got."""
+        if self.status >= 200:
+            reason = f"the receiver sent status {self.status} but not the whole body"
+        else:
+            reason = "no response"
+        self._fail(TransportError(TIMEOUT, reason))
 
     def _fail(self, error: TransportError) -> None:
         waiter, self.waiter = self.waiter, None
@@ -232,7 +270,7 @@ class Transport:
     async def _exchange(self, loop: asyncio.AbstractEventLoop, connection: _Connection, request: bytes,
                         deadline: float) -> Response:
         waiter: asyncio.Future[Response] = loop.create_future()
-        timer = loop.call_at(deadline, _expire, waiter)
+        timer = loop.call_at(deadline, connection.expire)
         try:
             connection.start(request, waiter)
             response = await waiter
@@ -251,7 +289,7 @@ class Transport:
 
     async def _connect(self, origin: Origin, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
-        addresses = await self.addresses(origin)
+        addresses = await self._resolve(origin, deadline - loop.time())
         tls = self._tls() if origin.scheme == "https" else None
         last: TransportError | None = None
         for address in addresses:
@@ -275,15 +313,21 @@ class Transport:
                 return connection
         raise last or TransportError(TIMEOUT, "the attempt's time ran out before connecting")
 
+    async def _resolve(self, origin: Origin, seconds: float) -> Sequence[str]:
+        """Return the guard-checked addresses; the guard's own refusal propagates unchanged."""
+        try:
+            return await asyncio.wait_for(self.addresses(origin), max(seconds, 0.001))
+        except asyncio.TimeoutError:
+            raise TransportError(DNS_FAILED, "resolving the host name timed out") from None
+        except UnicodeError:
+            raise TransportError(DNS_FAILED, "the host name is not valid in DNS") from None
+        except OSError as exc:
+            raise TransportError(DNS_FAILED, exc.strerror or type(exc).__name__) from None
+
     def _tls(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()
         return self._ssl_context
-
-
-def _expire(waiter: asyncio.Future[Response]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TransportError(TIMEOUT))
 
 
 def _request_bytes(origin: Origin, path: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
