@@ -201,3 +201,13 @@ def test_add_rejects_invalid_url(cli, tmp_path: Path, url: str) -> None:  # type
     assert "invalid endpoint URL" in err
     _, listed, _ = cli("list", "--json")
     assert json.loads(listed) == []
+
+
+def test_add_does_not_echo_a_secret_given_as_file(cli) -> None:  # type: ignore[no-untyped-def]
+    secret = generate_secret()
+
+    code, out, err = cli("add", "https://hooks.example.com/x", "--secret-file", secret)
+
+    assert code == 2
+    assert secret not in out + err
+    assert "not the secret itself" in err

@@ -73,6 +73,8 @@ def test_payload_cap_range() -> None:
     ({"url": "https://hooks.example.com:0/x"}, "WEBHOOK_ENDPOINTS[0].url"),
     ({"url": "ftp://hooks.example.com/x"}, "WEBHOOK_ENDPOINTS[0].url"),
     ({"url": "https:///x"}, "WEBHOOK_ENDPOINTS[0].url"),
+    ({"url": "https://hooks.example.com/x#part"}, "WEBHOOK_ENDPOINTS[0].url"),
+    ({"url": "http://[::1/x"}, "WEBHOOK_ENDPOINTS[0].url"),
     ({"url": "https://hooks.example.com/x", "event": ["SCF_JOB_DONE"]}, "WEBHOOK_ENDPOINTS[0].event"),
 ])
 def test_bad_endpoint_entry_rejected(entry: dict[str, object], variable: str) -> None:
@@ -84,10 +86,13 @@ def test_bad_endpoint_entry_rejected(entry: dict[str, object], variable: str) ->
     assert caught.value.variable == variable
 
 
-def test_duplicate_endpoint_url_rejected() -> None:
-    entry = {"url": "https://hooks.example.com/x", "secret": generate_secret()}
+@pytest.mark.parametrize("second", ["https://hooks.example.com/x", "HTTPS://Hooks.Example.com/x",
+                                    "https://hooks.example.com:443/x"])
+def test_duplicate_endpoint_target_rejected(second: str) -> None:
+    entries = [{"url": "https://hooks.example.com/x", "secret": generate_secret()},
+               {"url": second, "secret": generate_secret()}]
 
     with pytest.raises(ConfigError) as caught:
-        settings_with(WEBHOOK_ENDPOINTS=json.dumps([entry, entry]))
+        settings_with(WEBHOOK_ENDPOINTS=json.dumps(entries))
 
     assert caught.value.variable == "WEBHOOK_ENDPOINTS[1].url"

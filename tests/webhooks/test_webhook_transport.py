@@ -20,6 +20,7 @@ from scf_worker.webhooks.transport import (
     DNS_FAILED,
     KEEP_BYTES,
     MAX_HEAD_BYTES,
+    MAX_RESPONSE_BYTES,
     SERVER_DISCONNECTED,
     TIMEOUT,
     Origin,
@@ -365,3 +366,37 @@ def test_echoed_secret_and_query_token_are_masked() -> None:
     head = asyncio.run(main())
 
     assert head == "key=[REDACTED] url=/hook?token=[REDACTED]"
+
+
+def test_endless_trailer_fails() -> None:
+    trailer = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: "
+               + b"t" * (MAX_RESPONSE_BYTES + 10), False)
+
+    async def scenario(transport: Transport, origin: Origin, server: ScriptedServer) -> None:
+        with pytest.raises(TransportError) as caught:
+            await post(transport, origin)
+        assert caught.value.code == BAD_RESPONSE
+        assert "without completing" in caught.value.reason
+
+    run_with_server([trailer], scenario)
+
+
+def test_percent_encoded_query_token_is_masked() -> None:
+    echo = b"url=/hook?enc=a%2Bb%2Fc%3Dlongervalue"
+    server = ScriptedServer([(b"HTTP/1.1 400 Bad\r\nContent-Length: %d\r\n\r\n" % len(echo) + echo, False)])
+
+    async def main() -> str | None:
+        listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        client = WebhookClient(GuardPolicy(allow_loopback=True), 1.0, 2.0)
+        endpoint = Endpoint.create(f"http://127.0.0.1:{port}/hook?enc=a%2Bb%2Fc%3Dlongervalue",
+                                   [generate_secret()])
+        try:
+            attempt = await client.send(endpoint, Message.for_event({"event": "SCF_JOB_DONE", "jobId": "j"},
+                                                                    endpoint.url))
+        finally:
+            await client.close()
+            listener.close()
+        return attempt.response_head
+
+    assert asyncio.run(main()) == "url=/hook?enc=[REDACTED]"

@@ -74,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     disable.add_argument("--reason", default="manual", help="reason shown by `list` (default: manual)")
     disable.set_defaults(run=run_disable)
 
-    add = commands.add_parser("add", help="store an endpoint in the state database")
+    # No abbreviations: "--secret whsec_..." must not be taken for --secret-file.
+    add = commands.add_parser("add", help="store an endpoint in the state database", allow_abbrev=False)
     add.add_argument("url", help="https:// URL of the receiver")
     add.add_argument("--secret-file", type=Path, action="append", required=True,
                      help="file holding one whsec_ secret; repeat during a rotation")
@@ -272,6 +273,11 @@ def _read_or_create_secret(path: Path, generate: bool, lang: str) -> str | None:
 
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
+    if str(path).startswith("whsec_"):
+        # Never echo it: the value given is the secret itself, not a file name.
+        print("--secret-file takes the path of a file holding the secret, not the secret itself",
+              file=sys.stderr)
+        return None
     if not generate:
         print(text("webhooks.secret_missing", lang, path=path), file=sys.stderr)
         return None

@@ -11,6 +11,7 @@ dropped by an operator.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -131,10 +132,18 @@ def _error_json(failure: Failure) -> dict[str, str]:
             "kind": failure.kind}
 
 
+def _as_text(payload: Any) -> str:
+    try:
+        return json.dumps(payload, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(payload)
+
+
 def new_entry(function: str, job_type: str, idempotency_key: str | None, payload: Any,
               attempts: int, first_failure: Failure, last_failure: Failure) -> DeadLetter:
     """Build a pending entry with the payload's secrets stripped."""
-    body = payload if isinstance(payload, dict) else {"raw": truncate(str(payload))}
+    # Anything JSON can hold is kept as JSON text, so an operator can send it again as it is.
+    body = payload if isinstance(payload, dict) else {"raw": truncate(_as_text(payload))}
     return DeadLetter(function, job_type, idempotency_key, strip_secrets(body), attempts,
                       first_failure, last_failure, updated_at=last_failure.at or time.time())
 

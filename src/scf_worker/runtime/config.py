@@ -169,12 +169,22 @@ def webhook_url_problem(url: str) -> str | None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return "a URL whose port is a number from 1 to 65535"
+        return "a well-formed URL: a valid host and a port from 1 to 65535"
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return "an absolute https:// URL (http:// only to loopback in local runs)"
     if port == 0:
-        return "a URL whose port is a number from 1 to 65535"
+        return "a well-formed URL: a valid host and a port from 1 to 65535"
+    if parts.fragment or url.endswith("#"):
+        return "a URL without a #fragment (fragments are never sent)"
     return None
+
+
+def webhook_url_identity(url: str) -> tuple[str, str, int, str, str]:
+    """Return what makes two spellings of a webhook URL the same target (for a valid URL)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, (parts.hostname or "").rstrip("."), port, parts.path or "/", parts.query
 
 
 def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...]:
@@ -189,7 +199,7 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
     if not isinstance(items, list):
         raise ConfigError("WEBHOOK_ENDPOINTS", expected)
     endpoints = []
-    seen_urls: set[str] = set()
+    seen_urls: set[tuple[str, str, int, str, str]] = set()
     for index, item in enumerate(items):
         where = f"WEBHOOK_ENDPOINTS[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
@@ -201,9 +211,10 @@ def _webhook_endpoints(environ: Mapping[str, str]) -> tuple[WebhookEndpoint, ...
         problem = webhook_url_problem(item["url"])
         if problem is not None:
             raise ConfigError(f"{where}.url", problem)
-        if item["url"] in seen_urls:
-            raise ConfigError(f"{where}.url", "a URL that is not already listed")
-        seen_urls.add(item["url"])
+        identity = webhook_url_identity(item["url"])
+        if identity in seen_urls:
+            raise ConfigError(f"{where}.url", "a URL whose target is not already listed")
+        seen_urls.add(identity)
         secret = item.get("secret")
         secrets = [secret] if isinstance(secret, str) else secret
         if not isinstance(secrets, list) or not secrets or not all(

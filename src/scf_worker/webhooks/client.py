@@ -61,8 +61,11 @@ class _Route:
 
     def __init__(self, target: Target) -> None:
         parts = urlsplit(target.url)
-        # Query values often are receiver tokens; short ones would mask ordinary words.
-        self.query_values = [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+        # Query values often are receiver tokens; short ones would mask ordinary words. Both
+        # the decoded and the raw (percent-encoded) form are kept, since a receiver may echo either.
+        raw_values = [pair.partition("=")[2] for pair in parts.query.split("&")]
+        decoded = [value for _, value in parse_qsl(parts.query)]
+        self.query_values = sorted({v for v in raw_values + decoded if len(v) >= 6}, key=len, reverse=True)
         # Non-ASCII and spaces are percent-encoded; existing escapes and reserved characters stay.
         path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
         if parts.query:

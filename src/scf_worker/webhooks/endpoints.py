@@ -119,7 +119,7 @@ class EndpointStore:
         """
         problem = webhook_url_problem(url)
         if problem is not None:
-            raise InvalidEndpoint(f"the URL must be {problem}")
+            raise InvalidEndpoint(f"expected {problem}")
         endpoint = Endpoint.create(url, secrets, tuple(events), SOURCE_TABLE)
         now = self.clock()
         values = (json.dumps(list(endpoint.secrets)), json.dumps(list(endpoint.events)), now)

@@ -33,6 +33,9 @@ DRAIN_LIMIT_BYTES = 64 * 1024
 # A status line and headers longer than this fail the attempt, so a hostile receiver
 # cannot make the parser buffer without bound.
 MAX_HEAD_BYTES = 64 * 1024
+# Everything a response may send before it completes: headers, the drained body, chunk
+# framing and trailers. Past this the attempt fails, whatever part is growing.
+MAX_RESPONSE_BYTES = MAX_HEAD_BYTES + DRAIN_LIMIT_BYTES + 64 * 1024
 _STATUS_PREFIX = b"HTTP/"
 
 # Error codes, as stored with a failed attempt.
@@ -101,6 +104,7 @@ class _Connection(asyncio.Protocol):
         self.framed = False  # the body's end is given by Content-Length or chunking
         self.headers_done = False
         self.head_size = 0
+        self.fed = 0
         self.prefix = b""
         self.head = bytearray()
         self.seen = 0
@@ -146,6 +150,7 @@ class _Connection(asyncio.Protocol):
 
     def _feed(self, data: bytes) -> None:
         """Parse ``data``, failing the request once its headers pass MAX_HEAD_BYTES."""
+        self.fed += len(data)
         if not self.headers_done:
             room = MAX_HEAD_BYTES - self.head_size
             if len(data) <= room:
@@ -158,6 +163,10 @@ class _Connection(asyncio.Protocol):
                     return
                 data = data[room:]
         self.parser.feed_data(data)
+        if self.fed > MAX_RESPONSE_BYTES and self.waiter is not None:
+            # Chunk trailers are buffered by the parser like headers; stop them growing too.
+            self._fail(TransportError(BAD_RESPONSE, f"the response exceeds {MAX_RESPONSE_BYTES} bytes"
+                                      " without completing"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
