@@ -5,6 +5,13 @@ it; a duplicate gets the stored response back. When another invocation holds
 a live claim, it polls until that claim completes or ``wait_seconds`` pass,
 then raises AlreadyInProgress. Work that raises releases the claim, so the
 retry proceeds at once instead of after the lease.
+
+``run_once_in_transaction`` is for SQL work whose writes live in the claims'
+own database: it looks the key up, runs the read-only part of the work, and
+commits the key as COMPLETED in the same transaction as the work's writes.
+There is no IN_PROGRESS row and no lease: a second delivery of the key waits
+on the first one's uncommitted row and replays its response, and a holder
+that dies leaves nothing behind, because its transaction rolls back.
 """
 
 from __future__ import annotations
@@ -12,16 +19,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scf_worker.idempotency.base import IdempotencyStore
-from scf_worker.idempotency.errors import AlreadyCompleted, AlreadyInProgress
+from scf_worker.idempotency.errors import AlreadyCompleted, AlreadyInProgress, ClaimChanged
 from scf_worker.observability.logging import get_logger
 from scf_worker.state.errors import StateError
+from scf_worker.state.sql import Transaction
+
+if TYPE_CHECKING:
+    from scf_worker.idempotency.sql import SqlIdempotencyStore
 
 log = get_logger(__name__)
 FIRST_POLL_SECONDS = 0.005
 MAX_POLL_SECONDS = 0.2
+# A changed row or a deadlock (MySQL picks a victim when a winner rolls back under
+# several waiters) is retried at once, a few times.
+RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,65 @@ def run_once(store: IdempotencyStore, key: str, payload_fingerprint: str, lease_
         # by its own key, so this response is still correct for the caller.
         log.warning("idempotency_claim_lost", idempotencyKey=key)
     return RunResult(response, replayed=False)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The read-only part of a piece of work: its answer, and the writes that go with it.
+
+    ``write`` runs inside the transaction that completes the key and returns the
+    final response, which replaces ``response`` when it differs.
+    """
+
+    response: Any
+    write: Callable[[Transaction], Any] | None = None
+
+
+def run_once_in_transaction(store: SqlIdempotencyStore, key: str, payload_fingerprint: str,
+                            prepare: Callable[[], Prepared], wait_seconds: float = 0.0,
+                            sleep: Callable[[float], None] = time.sleep,
+                            monotonic: Callable[[], float] = time.monotonic) -> RunResult:
+    """Run ``prepare`` and commit its writes with the key as COMPLETED, in one transaction."""
+    deadline = monotonic() + wait_seconds
+    pause = FIRST_POLL_SECONDS
+    retries = 0
+    while True:
+        try:
+            takeover = store.lookup(key, payload_fingerprint)
+            prepared = prepare()
+            return RunResult(_commit(store, key, payload_fingerprint, prepared, takeover), False)
+        except AlreadyCompleted as done:
+            return RunResult(done.response, replayed=True)
+        except AlreadyInProgress:
+            # Only a claim taken by run_once (another deployment's settings) is IN_PROGRESS.
+            if monotonic() + pause > deadline:
+                raise
+        except ClaimChanged as exc:
+            if retries == RETRIES:
+                raise AlreadyInProgress(str(exc)) from None
+            retries += 1
+            continue
+        except StateError as exc:
+            if retries == RETRIES or not store.db.is_deadlock(exc):
+                raise
+            retries += 1
+            continue
+        sleep(pause)
+        pause = min(pause * 2, MAX_POLL_SECONDS)
+
+
+def _commit(store: SqlIdempotencyStore, key: str, payload_fingerprint: str, prepared: Prepared,
+            takeover: bool) -> Any:
+    # The key goes first, so deliveries of one key queue on it before touching other rows,
+    # and every transaction takes its locks in the same order.
+    with store.db.transaction() as tx:
+        store.complete_in(tx, key, payload_fingerprint, prepared.response, takeover)
+        if prepared.write is None:
+            return prepared.response
+        response = prepared.write(tx)
+        if response != prepared.response:
+            store.set_response(tx, key, response)
+    return response
 
 
 def _claim(store: IdempotencyStore, key: str, payload_fingerprint: str, lease_seconds: float,
