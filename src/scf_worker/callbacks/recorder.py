@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from scf_worker.idempotency.sql import Beside
 from scf_worker.jobs.model import (
     EVENT_DONE,
     EVENT_FAILED,
@@ -120,6 +121,17 @@ class SqlUploadRecorder:
             (job_key_for(bucket, key, etag),),
         )
         return _outcome_from_row(rows[0], "duplicate") if rows else None
+
+    @staticmethod
+    def beside(bucket: str, key: str, etag: str) -> Beside:
+        """The record ``find`` reads, for reading it in the query of an idempotency lookup."""
+        return Beside("media_jobs", "job_key", job_key_for(bucket, key, etag),
+                      ("job_key", "object_key", "etag", "status", "reason"))
+
+    @staticmethod
+    def found(row: Row | None) -> RecordOutcome | None:
+        """Return what ``find`` returns, from the row read through ``beside``."""
+        return _outcome_from_row(row, "duplicate") if row is not None else None
 
     def record(self, upload: VerifiedUpload, request_id: str | None) -> RecordOutcome:
         return self._write(upload, None, request_id)

@@ -36,10 +36,12 @@ from scf_worker.callbacks.recorder import (
     UploadRecorder,
     VerifiedUpload,
 )
+from scf_worker.callbacks.redis_recorder import RedisUploadRecorder
 from scf_worker.callbacks.signatures import CallbackVerifier
 from scf_worker.callbacks.verification import SNIFF_BYTES, Violation, check_size, check_type
 from scf_worker.idempotency.base import IdempotencyStore, fingerprint
 from scf_worker.idempotency.errors import AlreadyInProgress, IdempotencyConflict
+from scf_worker.idempotency.redis import RedisIdempotencyStore
 from scf_worker.idempotency.runner import Prepared, RunResult, run_once, run_once_in_transaction
 from scf_worker.idempotency.sql import SqlIdempotencyStore
 from scf_worker.observability import logging as obs_logging
@@ -49,7 +51,7 @@ from scf_worker.runtime.errors import ApiError
 from scf_worker.runtime.events import HttpRequest, parse_cos_record
 from scf_worker.runtime.invocation import Invocation
 from scf_worker.state.errors import StateError
-from scf_worker.state.sql import Transaction
+from scf_worker.state.sql import Row, Transaction
 from scf_worker.storage.base import ObjectInfo, ObjectStore
 from scf_worker.storage.errors import ObjectNotFound, StorageError
 from scf_worker.uploads.audit import load_upload_limits, upload_violation
@@ -96,6 +98,15 @@ def _no_signed_size(bucket: str, key: str) -> int | None:
     return None
 
 
+def _exact(notice: UploadNotice) -> bool:
+    """One candidate key and an ETag: the record's job key is known before any HEAD."""
+    return len(notice.keys) == 1 and notice.etag is not None
+
+
+def _known(notice: UploadNotice | Callable[[], UploadNotice]) -> UploadNotice:
+    return notice if isinstance(notice, UploadNotice) else notice()
+
+
 class CallbackService:
     """Turn HTTP callbacks and COS records into recorded (or rejected) uploads."""
 
@@ -121,6 +132,11 @@ class CallbackService:
         if (isinstance(idempotency, SqlIdempotencyStore) and isinstance(recorder, SqlUploadRecorder)
                 and idempotency.db is recorder.jobs.db):
             self.one_transaction = idempotency, recorder
+        # Claims and records on one Redis: the record read rides in the claim's round trip.
+        self.one_round_trip: tuple[RedisIdempotencyStore, RedisUploadRecorder] | None = None
+        if (isinstance(idempotency, RedisIdempotencyStore) and isinstance(recorder, RedisUploadRecorder)
+                and settings.idempotency_url in (None, "", settings.state_url)):
+            self.one_round_trip = idempotency, recorder
 
     def budget(self, invocation: Invocation) -> Budget:
         """Lease for the function's time limit plus a margin; wait at most IDEMPOTENCY_WAIT_MS."""
@@ -170,22 +186,41 @@ class CallbackService:
             raise ApiError("invalid_params", f"bucket {notice.bucket!r} is not the configured bucket")
         return notice
 
-    def _run(self, claim_key: str, payload_fingerprint: str, notice: Callable[[], UploadNotice],
-             budget: Budget, request_id: str | None) -> RunResult:
+    def _run(self, claim_key: str, payload_fingerprint: str,
+             notice: UploadNotice | Callable[[], UploadNotice], budget: Budget,
+             request_id: str | None) -> RunResult:
+        """Run the upload's work once per claim key; ``notice`` may be parsed only when needed.
+
+        A known notice names its record (when exact), which is then read in the claim's own
+        query or round trip instead of after it.
+        """
         if self.one_transaction is not None:
             return self._run_in_transaction(*self.one_transaction, claim_key, payload_fingerprint,
                                             notice, budget, request_id)
+        if self.one_round_trip is not None:
+            # Parsing costs far less than the round trip it saves on a new upload.
+            known = notice if isinstance(notice, UploadNotice) else notice()
+            return self._run_pipelined(*self.one_round_trip, claim_key, payload_fingerprint, known,
+                                       budget, request_id)
         return run_once(self.idempotency, claim_key, payload_fingerprint, budget.lease_seconds,
-                        lambda: self._process(notice(), request_id), budget.wait_seconds, self.sleep)
+                        lambda: self._process(_known(notice), request_id), budget.wait_seconds,
+                        self.sleep)
 
     def _run_in_transaction(self, store: SqlIdempotencyStore, recorder: SqlUploadRecorder,
-                            claim_key: str, payload_fingerprint: str, notice: Callable[[], UploadNotice],
-                            budget: Budget, request_id: str | None) -> RunResult:
+                            claim_key: str, payload_fingerprint: str,
+                            notice: UploadNotice | Callable[[], UploadNotice], budget: Budget,
+                            request_id: str | None) -> RunResult:
         written: list[tuple[VerifiedUpload, RecordOutcome]] = []
+        exact = isinstance(notice, UploadNotice) and _exact(notice)
+        # An HTTP duplicate is answered from the claim alone, without parsing the body; so the
+        # record is read with the claim only when the notice is already at hand (COS events).
+        beside = (recorder.beside(notice.bucket, notice.key, notice.etag)
+                  if isinstance(notice, UploadNotice) and exact and notice.etag else None)
 
-        def prepare() -> Prepared:
+        def prepare(row: Row | None) -> Prepared:
             written.clear()
-            plan = self._prepare(notice())
+            found = (lambda: recorder.found(row)) if beside is not None else None
+            plan = self._prepare(_known(notice), found)
             if not isinstance(plan, _Write):
                 return Prepared(plan)
             upload, reason = plan.upload, plan.reason
@@ -197,11 +232,31 @@ class CallbackService:
             return Prepared(self._describe(SqlUploadRecorder.planned(upload, reason)), write)
 
         result = run_once_in_transaction(store, claim_key, payload_fingerprint, prepare,
-                                         budget.wait_seconds, self.sleep)
+                                         budget.wait_seconds, self.sleep, beside=beside)
         # Quarantine only after the rejection committed, as the other path does.
         if not result.replayed and written and written[-1][1].stored == RECORD_REJECTED:
             self._quarantine(written[-1][0].bucket, written[-1][0].key)
         return result
+
+    def _run_pipelined(self, store: RedisIdempotencyStore, recorder: RedisUploadRecorder,
+                       claim_key: str, payload_fingerprint: str, notice: UploadNotice,
+                       budget: Budget, request_id: str | None) -> RunResult:
+        if not _exact(notice) or notice.etag is None:
+            return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds,
+                            lambda: self._process(notice, request_id), budget.wait_seconds, self.sleep)
+        bucket, key, etag = notice.bucket, notice.key, notice.etag
+        read: list[Any] = []
+
+        def claim() -> str:
+            token, extra = store.claim_with(claim_key, payload_fingerprint, budget.lease_seconds,
+                                            lambda pipe: recorder.find_in(pipe, bucket, key, etag))
+            read[:] = extra
+            return token
+
+        return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds,
+                        lambda: self._process(notice, request_id,
+                                              lambda: recorder.found(bucket, key, etag, read[0])),
+                        budget.wait_seconds, self.sleep, claim=claim)
 
     # COS trigger events
 
@@ -234,7 +289,7 @@ class CallbackService:
         identity = [notice.bucket, list(notice.keys), notice.etag or "", notice.version_id]
         claim_key = "cos-callback:record:" + fingerprint(identity)
         try:
-            result = self._run(claim_key, fingerprint(identity), lambda: notice, budget, request_id)
+            result = self._run(claim_key, fingerprint(identity), notice, budget, request_id)
         except AlreadyInProgress:
             log.warning("record_in_progress", index=index, key=notice.key)
             return {"index": index, "status": "in_progress", "key": notice.key}
@@ -254,8 +309,9 @@ class CallbackService:
 
     # One upload, from either source
 
-    def _process(self, notice: UploadNotice, request_id: str | None) -> dict[str, Any]:
-        plan = self._prepare(notice)
+    def _process(self, notice: UploadNotice, request_id: str | None,
+                 found: Callable[[], RecordOutcome | None] | None = None) -> dict[str, Any]:
+        plan = self._prepare(notice, found)
         if not isinstance(plan, _Write):
             return plan
         if plan.reason is None:
@@ -266,14 +322,17 @@ class CallbackService:
             self._quarantine(plan.upload.bucket, plan.upload.key)
         return self._describe(outcome)
 
-    def _prepare(self, notice: UploadNotice) -> dict[str, Any] | _Write:
+    def _prepare(self, notice: UploadNotice,
+                 found: Callable[[], RecordOutcome | None] | None = None) -> dict[str, Any] | _Write:
         """Do every read: return the answer when nothing is to be written, else the record to write.
 
-        Raise _NotFinal when the object is not there (yet).
+        ``found`` returns the exact notice's record when it was already read. Raise
+        _NotFinal when the object is not there (yet).
         """
-        exact = len(notice.keys) == 1 and notice.etag is not None
+        exact = _exact(notice)
         if exact and notice.etag is not None:
-            existing = self.recorder.find(notice.bucket, notice.key, notice.etag)
+            existing = (found() if found is not None
+                        else self.recorder.find(notice.bucket, notice.key, notice.etag))
             if existing is not None:
                 return self._duplicate(existing)
 

@@ -25,10 +25,10 @@ from scf_worker.idempotency.base import IdempotencyStore
 from scf_worker.idempotency.errors import AlreadyCompleted, AlreadyInProgress, ClaimChanged
 from scf_worker.observability.logging import get_logger
 from scf_worker.state.errors import StateError
-from scf_worker.state.sql import Transaction
+from scf_worker.state.sql import Row, Transaction
 
 if TYPE_CHECKING:
-    from scf_worker.idempotency.sql import SqlIdempotencyStore
+    from scf_worker.idempotency.sql import Beside, SqlIdempotencyStore
 
 log = get_logger(__name__)
 FIRST_POLL_SECONDS = 0.005
@@ -49,9 +49,15 @@ class RunResult:
 def run_once(store: IdempotencyStore, key: str, payload_fingerprint: str, lease_seconds: float,
              work: Callable[[], Any], wait_seconds: float = 0.0,
              sleep: Callable[[float], None] = time.sleep,
-             monotonic: Callable[[], float] = time.monotonic) -> RunResult:
-    """Claim ``key``, run ``work`` and store its JSON-serialisable response."""
-    token = _claim(store, key, payload_fingerprint, lease_seconds, wait_seconds, sleep, monotonic)
+             monotonic: Callable[[], float] = time.monotonic,
+             claim: Callable[[], str] | None = None) -> RunResult:
+    """Claim ``key``, run ``work`` and store its JSON-serialisable response.
+
+    ``claim`` replaces ``store.claim(key, payload_fingerprint, lease_seconds)``, for a
+    caller that sends other commands in the claim's round trip.
+    """
+    claim = claim or (lambda: store.claim(key, payload_fingerprint, lease_seconds))
+    token = _claim(claim, wait_seconds, sleep, monotonic)
     if isinstance(token, RunResult):
         return token
 
@@ -81,18 +87,23 @@ class Prepared:
 
 
 def run_once_in_transaction(store: SqlIdempotencyStore, key: str, payload_fingerprint: str,
-                            prepare: Callable[[], Prepared], wait_seconds: float = 0.0,
+                            prepare: Callable[[Row | None], Prepared], wait_seconds: float = 0.0,
                             sleep: Callable[[float], None] = time.sleep,
-                            monotonic: Callable[[], float] = time.monotonic) -> RunResult:
-    """Run ``prepare`` and commit its writes with the key as COMPLETED, in one transaction."""
+                            monotonic: Callable[[], float] = time.monotonic,
+                            beside: Beside | None = None) -> RunResult:
+    """Run ``prepare`` and commit its writes with the key as COMPLETED, in one transaction.
+
+    ``prepare`` gets the ``beside`` row, read in the same query as the key (None when
+    there is none, or when no ``beside`` was given).
+    """
     deadline = monotonic() + wait_seconds
     pause = FIRST_POLL_SECONDS
     retries = 0
     while True:
         try:
-            takeover = store.lookup(key, payload_fingerprint)
-            prepared = prepare()
-            return RunResult(_commit(store, key, payload_fingerprint, prepared, takeover), False)
+            looked = store.lookup(key, payload_fingerprint, beside)
+            prepared = prepare(looked.beside)
+            return RunResult(_commit(store, key, payload_fingerprint, prepared, looked.takeover), False)
         except AlreadyCompleted as done:
             return RunResult(done.response, replayed=True)
         except AlreadyInProgress:
@@ -127,14 +138,13 @@ def _commit(store: SqlIdempotencyStore, key: str, payload_fingerprint: str, prep
     return response
 
 
-def _claim(store: IdempotencyStore, key: str, payload_fingerprint: str, lease_seconds: float,
-           wait_seconds: float, sleep: Callable[[float], None],
+def _claim(claim: Callable[[], str], wait_seconds: float, sleep: Callable[[float], None],
            monotonic: Callable[[], float]) -> str | RunResult:
     deadline = monotonic() + wait_seconds
     pause = FIRST_POLL_SECONDS
     while True:
         try:
-            return store.claim(key, payload_fingerprint, lease_seconds)
+            return claim()
         except AlreadyCompleted as done:
             return RunResult(done.response, replayed=True)
         except AlreadyInProgress:

@@ -21,6 +21,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from scf_worker.idempotency.base import (
@@ -83,6 +84,27 @@ _SELECT = "SELECT status, fingerprint, token, response, lease_until, expires_at 
           " WHERE idem_key = ?"
 
 
+@dataclass(frozen=True)
+class Beside:
+    """A row of another table to read in the same query as the key: ``table.column = value``.
+
+    ``table``, ``column`` and ``columns`` are names from code, never from input.
+    """
+
+    table: str
+    column: str
+    value: Any
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What ``lookup`` found: whether the key's row must be taken over, and the row beside it."""
+
+    takeover: bool
+    beside: Row | None = None
+
+
 class SqlIdempotencyStore:
     """Claims in the ``idempotency`` table of the state database."""
 
@@ -116,19 +138,38 @@ class SqlIdempotencyStore:
 
     # Completing inside the caller's transaction
 
-    def lookup(self, key: str, payload_fingerprint: str) -> bool:
-        """Judge the stored row before the work; return whether one must be taken over.
+    def lookup(self, key: str, payload_fingerprint: str, beside: Beside | None = None) -> Lookup:
+        """Judge the stored row before the work, reading ``beside`` in the same query.
 
         Raise AlreadyCompleted, IdempotencyConflict or AlreadyInProgress as ``claim`` does.
-        False means the key is free; True that its row expired or its holder's lease ran out.
+        ``takeover`` is False when the key is free, True when its row expired or its
+        holder's lease ran out.
         """
-        rows = self.db.query(_SELECT, (stored_key(key),))
-        if not rows:
-            return False
-        if self._takeable(rows[0], self.clock()):
-            return True
-        self._raise_for(key, rows[0], payload_fingerprint)
+        row_key = stored_key(key)
+        found: Row | None = None
+        if beside is None:
+            rows = self.db.query(_SELECT, (row_key,))
+            row = rows[0] if rows else None
+        else:
+            row, found = self._lookup_beside(row_key, beside)
+        if row is None:
+            return Lookup(False, found)
+        if self._takeable(row, self.clock()):
+            return Lookup(True, found)
+        self._raise_for(key, row, payload_fingerprint)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lookup_beside(self, row_key: str, beside: Beside) -> tuple[Row | None, Row | None]:
+        own = ("status", "fingerprint", "token", "response", "lease_until", "expires_at")
+        columns = [f"i.{c} AS {c}" for c in own] + [f"b.{c} AS b_{c}" for c in beside.columns]
+        # One row whatever exists: both sides are LEFT JOINs on a one-row table.
+        sql = (f"SELECT {', '.join(columns)} FROM (SELECT 1 AS one) AS d"  # noqa: S608
+               f" LEFT JOIN idempotency AS i ON i.idem_key = ?"
+               f" LEFT JOIN {beside.table} AS b ON b.{beside.column} = ?")
+        row = self.db.query(sql, (row_key, beside.value))[0]
+        found = {c: row[f"b_{c}"] for c in beside.columns}
+        return ({c: row[c] for c in own} if row["status"] is not None else None,
+                found if row[f"b_{beside.columns[0]}"] is not None else None)
 
     def complete_in(self, tx: Transaction, key: str, payload_fingerprint: str, response: Any,
                     takeover: bool) -> None:
