@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from callback_helpers import (
+    BUCKET,
     MP4,
     SCRIPT,
     Harness,
@@ -12,6 +13,8 @@ from callback_helpers import (
     put,
     signature_headers,
 )
+
+from scf_worker.storage.local import LocalObjectStore
 
 KEY = "uploads/u1/2024/视频 第1集+花絮.mp4"
 
@@ -56,6 +59,22 @@ def test_cos_event_and_callback_share_record(harness: Harness) -> None:
     assert status == 200
     assert payload["data"]["status"] == "duplicate"
     assert len(harness.records()) == 1
+
+
+def test_cos_event_for_recorded_upload_is_duplicate_without_head(harness: Harness) -> None:
+    """The exact record is read with the claim, before any HEAD: a deleted object changes nothing."""
+    etag = put(harness.root, KEY, MP4)
+    body = callback_body(KEY, etag, len(MP4))
+    harness.http(http_event(body, signature_headers(harness.secret, body)))
+    LocalObjectStore(harness.root).delete(BUCKET, KEY)
+
+    event = harness.cos(cos_record(KEY, etag, len(MP4)))
+    again = harness.cos(cos_record(KEY, etag, len(MP4)))
+
+    assert event["results"][0]["status"] == "duplicate"
+    assert again["results"][0]["status"] == "duplicate"
+    assert len(harness.records()) == 1
+    assert len(harness.transcode_messages()) == 1
 
 
 def test_recorded_upload_schedules_outbox_once(harness: Harness) -> None:

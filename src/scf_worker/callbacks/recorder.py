@@ -102,6 +102,14 @@ def upload_jobs(upload: VerifiedUpload, request_id: str | None, now: float,
     return [done, transcode], events, transcode_id
 
 
+def planned_outcome(upload: VerifiedUpload, reason: str | None) -> RecordOutcome:
+    """Return what recording the upload returns when its record is the first for it."""
+    upload_id, transcode_id = job_ids_for(job_key_for(upload.bucket, upload.key, upload.etag))
+    status = RECORD_REJECTED if reason else RECORD_RECORDED
+    return RecordOutcome(status, status, upload_id, None if reason else transcode_id,
+                         upload.key, upload.etag, reason)
+
+
 def _outcome_from_row(row: Row, status: str) -> RecordOutcome:
     upload_id, transcode_id = job_ids_for(row["job_key"])
     recorded = row["status"] == RECORD_RECORDED
@@ -143,14 +151,6 @@ class SqlUploadRecorder:
                request_id: str | None) -> RecordOutcome:
         with self.jobs.db.transaction() as tx:
             return self.write_in(tx, upload, reason, request_id)
-
-    @staticmethod
-    def planned(upload: VerifiedUpload, reason: str | None) -> RecordOutcome:
-        """Return what ``write_in`` returns when its record is the first for the upload."""
-        upload_id, transcode_id = job_ids_for(job_key_for(upload.bucket, upload.key, upload.etag))
-        status = RECORD_REJECTED if reason else RECORD_RECORDED
-        return RecordOutcome(status, status, upload_id, None if reason else transcode_id,
-                             upload.key, upload.etag, reason)
 
     def write_in(self, tx: Transaction, upload: VerifiedUpload, reason: str | None,
                  request_id: str | None) -> RecordOutcome:

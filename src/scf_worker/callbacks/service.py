@@ -35,6 +35,7 @@ from scf_worker.callbacks.recorder import (
     SqlUploadRecorder,
     UploadRecorder,
     VerifiedUpload,
+    planned_outcome,
 )
 from scf_worker.callbacks.redis_recorder import RedisUploadRecorder
 from scf_worker.callbacks.signatures import CallbackVerifier
@@ -42,7 +43,13 @@ from scf_worker.callbacks.verification import SNIFF_BYTES, Violation, check_size
 from scf_worker.idempotency.base import IdempotencyStore, fingerprint
 from scf_worker.idempotency.errors import AlreadyInProgress, IdempotencyConflict
 from scf_worker.idempotency.redis import RedisIdempotencyStore
-from scf_worker.idempotency.runner import Prepared, RunResult, run_once, run_once_in_transaction
+from scf_worker.idempotency.runner import (
+    Completed,
+    Prepared,
+    RunResult,
+    run_once,
+    run_once_in_transaction,
+)
 from scf_worker.idempotency.sql import SqlIdempotencyStore
 from scf_worker.observability import logging as obs_logging
 from scf_worker.observability.logging import get_logger
@@ -229,7 +236,7 @@ class CallbackService:
                 written.append((upload, recorder.write_in(tx, upload, reason, request_id)))
                 return self._describe(written[-1][1])
 
-            return Prepared(self._describe(SqlUploadRecorder.planned(upload, reason)), write)
+            return Prepared(self._describe(planned_outcome(upload, reason)), write)
 
         result = run_once_in_transaction(store, claim_key, payload_fingerprint, prepare,
                                          budget.wait_seconds, self.sleep, beside=beside)
@@ -245,17 +252,28 @@ class CallbackService:
             return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds,
                             lambda: self._process(notice, request_id), budget.wait_seconds, self.sleep)
         bucket, key, etag = notice.bucket, notice.key, notice.etag
-        read: list[Any] = []
+        held: dict[str, Any] = {}
 
         def claim() -> str:
             token, extra = store.claim_with(claim_key, payload_fingerprint, budget.lease_seconds,
                                             lambda pipe: recorder.find_in(pipe, bucket, key, etag))
-            read[:] = extra
+            held.update(token=token, read=extra[0])
             return token
 
-        return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds,
-                        lambda: self._process(notice, request_id,
-                                              lambda: recorder.found(bucket, key, etag, read[0])),
+        def work() -> Any:
+            plan = self._prepare(notice, lambda: recorder.found(bucket, key, etag, held["read"]))
+            if not isinstance(plan, _Write):
+                return plan
+            expected = self._describe(planned_outcome(plan.upload, plan.reason))
+            outcome, completed = recorder.write_completing(
+                plan.upload, plan.reason, request_id,
+                store.completion(claim_key, expected, held["token"]))
+            if outcome.stored == RECORD_REJECTED:
+                self._quarantine(plan.upload.bucket, plan.upload.key)
+            # Not completed: a duplicate record (its answer differs), a lost lease or a cluster.
+            return Completed(expected) if completed else self._describe(outcome)
+
+        return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds, work,
                         budget.wait_seconds, self.sleep, claim=claim)
 
     # COS trigger events
@@ -309,9 +327,8 @@ class CallbackService:
 
     # One upload, from either source
 
-    def _process(self, notice: UploadNotice, request_id: str | None,
-                 found: Callable[[], RecordOutcome | None] | None = None) -> dict[str, Any]:
-        plan = self._prepare(notice, found)
+    def _process(self, notice: UploadNotice, request_id: str | None) -> dict[str, Any]:
+        plan = self._prepare(notice)
         if not isinstance(plan, _Write):
             return plan
         if plan.reason is None:

@@ -54,7 +54,8 @@ def run_once(store: IdempotencyStore, key: str, payload_fingerprint: str, lease_
     """Claim ``key``, run ``work`` and store its JSON-serialisable response.
 
     ``claim`` replaces ``store.claim(key, payload_fingerprint, lease_seconds)``, for a
-    caller that sends other commands in the claim's round trip.
+    caller that sends other commands in the claim's round trip. Work that completed
+    the claim with its own writes returns its response wrapped in Completed.
     """
     claim = claim or (lambda: store.claim(key, payload_fingerprint, lease_seconds))
     token = _claim(claim, wait_seconds, sleep, monotonic)
@@ -67,11 +68,20 @@ def run_once(store: IdempotencyStore, key: str, payload_fingerprint: str, lease_
         _release_quietly(store, key, token)
         raise
 
+    if isinstance(response, Completed):
+        return RunResult(response.response, replayed=False)
     if not store.complete(key, response, token):
         # The lease ran out and another invocation took over; the work is idempotent
         # by its own key, so this response is still correct for the caller.
         log.warning("idempotency_claim_lost", idempotencyKey=key)
     return RunResult(response, replayed=False)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Returned by work that stored its response on the claim itself, with the claim's token."""
+
+    response: Any
 
 
 @dataclass(frozen=True)
@@ -114,11 +124,13 @@ def run_once_in_transaction(store: SqlIdempotencyStore, key: str, payload_finger
             if retries == RETRIES:
                 raise AlreadyInProgress(str(exc)) from None
             retries += 1
+            log.info("idempotency_retried", idempotencyKey=key, reason="changed")
             continue
         except StateError as exc:
             if retries == RETRIES or not store.db.is_deadlock(exc):
                 raise
             retries += 1
+            log.info("idempotency_retried", idempotencyKey=key, reason="deadlock")
             continue
         sleep(pause)
         pause = min(pause * 2, MAX_POLL_SECONDS)
