@@ -29,10 +29,10 @@ READY_TIMEOUT_SECONDS = 60
 TIME_LIMIT_MS = 3000
 LEASE_SECONDS = TIME_LIMIT_MS / 1000 + 30  # the function timeout plus IDEMPOTENCY_LEASE_MARGIN_SEC
 
-# The child runs the real handler and is killed while it holds the claim, before anything
+# The child runs the real handler and is killed while it owns the claim, before anything
 # is recorded. "head": a folder store whose HEAD announces itself and then hangs (the
-# claim is IN_PROGRESS). "transaction": a recorder that hangs once the transaction holds
-# the claim row, uncommitted, next to the record it is about to write.
+# claim is IN_PROGRESS). "transaction": a recorder that hangs once the transaction has
+# written the claim row, uncommitted, next to the record it is about to write.
 CHILD = f"""
 import json, sys, time
 from scf_worker.app import get_services

@@ -132,7 +132,7 @@ class SqlUploadRecorder:
 
     @staticmethod
     def beside(bucket: str, key: str, etag: str) -> Beside:
-        """The record ``find`` reads, for reading it in the query of an idempotency lookup."""
+        """Describe the row ``find`` reads, so an idempotency lookup can read it in its own query."""
         return Beside("media_jobs", "job_key", job_key_for(bucket, key, etag),
                       ("job_key", "object_key", "etag", "status", "reason"))
 

@@ -4,8 +4,8 @@ Guarantee: one Lua script writes the record, the job documents, and the
 outbox entries (the ``SCF_JOB_*`` events for webhook-forward and the transcode
 message) only when the record does not exist yet. For cos-callback the same
 script also completes the delivery's idempotency claim (``write_completing``),
-so a new upload takes one round trip after the checks; on a cluster, where
-the claim lives in another slot, the claim is completed by a second script. Redis runs a script without
+so a new upload takes one round trip after the checks. On a cluster the claim
+lives in another slot, so a second script completes it. Redis runs a script without
 interleaving other clients and propagates its writes to the AOF and to
 replicas as one MULTI/EXEC block. So no reader, and no restart, finds a record
 without its outbox entries or the reverse. The script checks key types before
@@ -50,32 +50,32 @@ from scf_worker.state.redis import RedisTarget, redis_errors
 
 RELAY_GROUP = "relay"
 
-# K (keys): 1 record hash, 2 index zset, 3 outbox stream, 4.. job documents (strings).
-# A (args): 1 job key, 2 created_at, 3 number of record field/value items, then those items,
-#           then one value per job document, then (topic, payload) pairs for the outbox.
+# keys: 1 record hash, 2 index zset, 3 outbox stream, 4.. job documents (strings).
+# args: 1 job key, 2 created_at, 3 number of record field/value items, then those items,
+#       then one value per job document, then (topic, payload) pairs for the outbox.
 # Returns false when it wrote the record, else the stored record's fields.
 _RECORD_FUNCTION = """
-local function record_upload(K, A)
-  if redis.call('EXISTS', K[1]) == 1 then
-    return redis.call('HMGET', K[1], 'status', 'reason', 'object_key', 'etag')
+local function record_upload(keys, args)
+  if redis.call('EXISTS', keys[1]) == 1 then
+    return redis.call('HMGET', keys[1], 'status', 'reason', 'object_key', 'etag')
   end
   local expected = {[2] = 'zset', [3] = 'stream'}
-  for i = 2, #K do
-    local kind = redis.call('TYPE', K[i]).ok
+  for i = 2, #keys do
+    local kind = redis.call('TYPE', keys[i]).ok
     if kind ~= 'none' and kind ~= (expected[i] or 'string') then
-      return redis.error_reply('key ' .. K[i] .. ' holds a ' .. kind)
+      return redis.error_reply('key ' .. keys[i] .. ' holds a ' .. kind)
     end
   end
-  local n = tonumber(A[3])
-  redis.call('HSET', K[1], unpack(A, 4, 3 + n))
-  redis.call('ZADD', K[2], A[2], A[1])
+  local n = tonumber(args[3])
+  redis.call('HSET', keys[1], unpack(args, 4, 3 + n))
+  redis.call('ZADD', keys[2], args[2], args[1])
   local at = 4 + n
-  for i = 4, #K do
-    redis.call('SET', K[i], A[at])
+  for i = 4, #keys do
+    redis.call('SET', keys[i], args[at])
     at = at + 1
   end
-  while at < #A do
-    redis.call('XADD', K[3], '*', 'topic', A[at], 'payload', A[at + 1])
+  while at < #args do
+    redis.call('XADD', keys[3], '*', 'topic', args[at], 'payload', args[at + 1])
     at = at + 2
   end
   return false
@@ -85,18 +85,18 @@ _RECORD = _RECORD_FUNCTION + "return record_upload(KEYS, ARGV)"
 
 # KEYS: 1 an idempotency claim, then _RECORD's keys. ARGV: the claim's token, response,
 # now and expiry (as for COMPLETE_FUNCTION), then _RECORD's arguments.
-# Writes the record and completes the claim when the record is new (returns 1, or 0 when
-# the claim was no longer the caller's); returns the stored record's fields otherwise.
+# A new record is written and the claim completed: returns 1, or 0 when the claim was no
+# longer the caller's. An existing record is left alone: returns its fields.
 _RECORD_AND_COMPLETE = COMPLETE_FUNCTION + _RECORD_FUNCTION + """
 local claim = KEYS[1]
 local kind = redis.call('TYPE', claim).ok
 if kind ~= 'none' and kind ~= 'string' then
   return redis.error_reply('key ' .. claim .. ' holds a ' .. kind)
 end
-local K, A = {}, {}
-for i = 2, #KEYS do K[i - 1] = KEYS[i] end
-for i = 5, #ARGV do A[i - 4] = ARGV[i] end
-local existing = record_upload(K, A)
+local record_keys, record_args = {}, {}
+for i = 2, #KEYS do record_keys[i - 1] = KEYS[i] end
+for i = 5, #ARGV do record_args[i - 4] = ARGV[i] end
+local existing = record_upload(record_keys, record_args)
 if existing then return existing end
 return complete_claim(claim, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 """
@@ -117,7 +117,7 @@ class RedisUploadRecorder:
         self.base = f"{target.prefix}{{up}}:"
         self._record_script = target.client.register_script(_RECORD)
         self._record_and_complete_script = target.client.register_script(_RECORD_AND_COMPLETE)
-        # Cleared when the server refuses keys from two slots (a cluster, or a proxy to one).
+        # Set when the server rejects keys from two slots (a cluster, or a proxy to one).
         self._one_slot_only = False
 
     def record_key(self, job_key: str) -> str:
@@ -171,8 +171,8 @@ class RedisUploadRecorder:
 
         ``claim`` is a claim key and its arguments from ``RedisIdempotencyStore.completion``,
         on the same server. Return the outcome and whether the claim was completed. The
-        claim and the record hash to different slots, so a cluster refuses the combined
-        script; the record is then written alone and the caller completes the claim.
+        claim and the record hash to different slots, so a cluster rejects the combined
+        script. The record is then written alone, and the caller completes the claim.
         """
         job_key = job_key_for(upload.bucket, upload.key, upload.etag)
         upload_id, _ = job_ids_for(job_key)

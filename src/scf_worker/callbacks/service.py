@@ -106,7 +106,7 @@ def _no_signed_size(bucket: str, key: str) -> int | None:
 
 
 def _exact(notice: UploadNotice) -> bool:
-    """One candidate key and an ETag: the record's job key is known before any HEAD."""
+    """Return whether the notice names one key and an ETag, so its record is known before any HEAD."""
     return len(notice.keys) == 1 and notice.etag is not None
 
 
@@ -252,22 +252,22 @@ class CallbackService:
             return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds,
                             lambda: self._process(notice, request_id), budget.wait_seconds, self.sleep)
         bucket, key, etag = notice.bucket, notice.key, notice.etag
-        held: dict[str, Any] = {}
+        claimed: dict[str, Any] = {}
 
         def claim() -> str:
             token, extra = store.claim_with(claim_key, payload_fingerprint, budget.lease_seconds,
                                             lambda pipe: recorder.find_in(pipe, bucket, key, etag))
-            held.update(token=token, read=extra[0])
+            claimed.update(token=token, read=extra[0])
             return token
 
         def work() -> Any:
-            plan = self._prepare(notice, lambda: recorder.found(bucket, key, etag, held["read"]))
+            plan = self._prepare(notice, lambda: recorder.found(bucket, key, etag, claimed["read"]))
             if not isinstance(plan, _Write):
                 return plan
             expected = self._describe(planned_outcome(plan.upload, plan.reason))
             outcome, completed = recorder.write_completing(
                 plan.upload, plan.reason, request_id,
-                store.completion(claim_key, expected, held["token"]))
+                store.completion(claim_key, expected, claimed["token"]))
             if outcome.stored == RECORD_REJECTED:
                 self._quarantine(plan.upload.bucket, plan.upload.key)
             # Not completed: a duplicate record (its answer differs), a lost lease or a cluster.

@@ -12,6 +12,10 @@ commits the key as COMPLETED in the same transaction as the work's writes.
 There is no IN_PROGRESS row and no lease: a second delivery of the key waits
 on the first one's uncommitted row and replays its response, and a holder
 that dies leaves nothing behind, because its transaction rolls back.
+
+NOTE: that wait is the database's (MySQL innodb_lock_wait_timeout, SQLite's busy
+timeout), not ``wait_seconds``. It is long only when a holder hangs inside its
+few statements while its connection stays open.
 """
 
 from __future__ import annotations

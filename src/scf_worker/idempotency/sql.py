@@ -73,7 +73,7 @@ _INSERT_COMPLETED = (
     " expires_at, updated_at) VALUES (?, 'completed', ?, ?, ?, ?, ?, ?)"
 )
 # A plain UPDATE locks the row and tests the current committed version, on both dialects,
-# and it always changes the token, so its row count says whether the takeover happened.
+# and it always changes the token, so its row count shows whether the takeover happened.
 _TAKE_COMPLETED = (
     "UPDATE idempotency SET status = 'completed', fingerprint = ?, token = ?, response = ?,"
     " lease_until = ?, expires_at = ?, updated_at = ?"

@@ -65,7 +65,7 @@ class JobStore:
                        json.dumps(job.params), json.dumps(job.result) if job.result else None,
                        job.error, job.parent_id, job.request_id, now, now]
             job.created_at = job.updated_at = now
-        # rows holds only placeholders; every value travels as a parameter.
+        # rows contains only placeholders, and every value travels as a parameter.
         tx.execute("INSERT OR IGNORE INTO jobs (id, type, status, attempts, resource, params,"  # noqa: S608
                    " result, error, parent_id, request_id, created_at, updated_at) VALUES " + rows,
                    params)
@@ -102,14 +102,14 @@ class JobStore:
                  extra: Sequence[tuple[str, dict[str, Any], str | None]] = ()) -> None:
         """Store and queue events of jobs that ``tx`` just created, plus ``extra`` messages.
 
-        Two statements whatever the count. Unlike ``emit`` it does not check each event
-        was new before queueing it: for a new job neither the event nor its message exists.
+        Two statements whatever the count. Unlike ``emit``, it queues each event without
+        checking that the event row was new, because a new job has neither yet.
         """
         rows = ", ".join("(?, ?, ?, ?)" for _ in events)
         params: list[Any] = []
         for event in events:
             params += [event["event"], event["jobId"], json.dumps(event, ensure_ascii=False), now]
-        # rows holds only placeholders; every value travels as a parameter.
+        # rows contains only placeholders, and every value travels as a parameter.
         tx.execute("INSERT OR IGNORE INTO events (name, job_id, payload, created_at)"  # noqa: S608
                    " VALUES " + rows, params)
         insert_messages(tx, now, [(WEBHOOK_TOPIC, event, f"{event['event']}:{event['jobId']}")

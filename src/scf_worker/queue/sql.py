@@ -55,7 +55,7 @@ def insert_messages(tx: Transaction, now: float,
     params: list[Any] = []
     for topic, payload, dedupe_key in messages:
         params += [topic, json.dumps(payload, ensure_ascii=False), dedupe_key, now, now]
-    # rows holds only placeholders; every value travels as a parameter.
+    # rows contains only placeholders, and every value travels as a parameter.
     tx.execute("INSERT OR IGNORE INTO queue (topic, payload, dedupe_key, status, attempts, due_at,"  # noqa: S608
                " created_at) VALUES " + rows, params)
 
