@@ -218,13 +218,11 @@ class CallbackService:
                             notice: UploadNotice | Callable[[], UploadNotice], budget: Budget,
                             request_id: str | None) -> RunResult:
         written: list[tuple[VerifiedUpload, RecordOutcome]] = []
-        if not isinstance(notice, UploadNotice) and store.db.dialect == "mysql":
-            # A MySQL round trip costs more than parsing the body, so the body is parsed first
-            # and the record is read in the claim's query. On SQLite a query costs less, so an
-            # HTTP duplicate is answered from the claim before the body is parsed.
-            notice = notice()
+        exact = isinstance(notice, UploadNotice) and _exact(notice)
+        # An HTTP duplicate is answered from the claim alone, without parsing the body; so the
+        # record is read with the claim only when the notice is already at hand (COS events).
         beside = (recorder.beside(notice.bucket, notice.key, notice.etag)
-                  if isinstance(notice, UploadNotice) and _exact(notice) and notice.etag else None)
+                  if isinstance(notice, UploadNotice) and exact and notice.etag else None)
 
         def prepare(row: Row | None) -> Prepared:
             written.clear()
