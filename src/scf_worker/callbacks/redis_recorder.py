@@ -134,16 +134,6 @@ class RedisUploadRecorder:
     def job_key(self, job_id: str) -> str:
         return f"{self.base}jobs:{job_id}"
 
-    def find_in(self, pipe: Any, bucket: str, key: str, etag: str) -> None:
-        """Queue the read ``find`` makes on a pipeline; ``found`` reads its result."""
-        pipe.hmget(self.record_key(job_key_for(bucket, key, etag)), "status", "reason", "object_key",
-                   "etag")
-
-    def found(self, bucket: str, key: str, etag: str, values: list[Any]) -> RecordOutcome | None:
-        if values[0] is None:
-            return None
-        return self._outcome(job_key_for(bucket, key, etag), values)
-
     def find(self, bucket: str, key: str, etag: str) -> RecordOutcome | None:
         job_key = job_key_for(bucket, key, etag)
         try:

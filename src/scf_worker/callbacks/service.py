@@ -139,11 +139,11 @@ class CallbackService:
         if (isinstance(idempotency, SqlIdempotencyStore) and isinstance(recorder, SqlUploadRecorder)
                 and idempotency.db is recorder.jobs.db):
             self.one_transaction = idempotency, recorder
-        # Claims and records on one Redis: the record read rides in the claim's round trip.
-        self.one_round_trip: tuple[RedisIdempotencyStore, RedisUploadRecorder] | None = None
+        # Claims and records on one Redis: the record script also completes the claim.
+        self.same_redis: tuple[RedisIdempotencyStore, RedisUploadRecorder] | None = None
         if (isinstance(idempotency, RedisIdempotencyStore) and isinstance(recorder, RedisUploadRecorder)
                 and settings.idempotency_url in (None, "", settings.state_url)):
-            self.one_round_trip = idempotency, recorder
+            self.same_redis = idempotency, recorder
 
     def budget(self, invocation: Invocation) -> Budget:
         """Lease for the function's time limit plus a margin; wait at most IDEMPOTENCY_WAIT_MS."""
@@ -196,19 +196,13 @@ class CallbackService:
     def _run(self, claim_key: str, payload_fingerprint: str,
              notice: UploadNotice | Callable[[], UploadNotice], budget: Budget,
              request_id: str | None) -> RunResult:
-        """Run the upload's work once per claim key; ``notice`` may be parsed only when needed.
-
-        A known notice names its record (when exact), which is then read in the claim's own
-        query or round trip instead of after it.
-        """
+        """Run the upload's work once per claim key; ``notice`` may be parsed only when needed."""
         if self.one_transaction is not None:
             return self._run_in_transaction(*self.one_transaction, claim_key, payload_fingerprint,
                                             notice, budget, request_id)
-        if self.one_round_trip is not None:
-            # Parsing costs far less than the round trip it saves on a new upload.
-            known = notice if isinstance(notice, UploadNotice) else notice()
-            return self._run_pipelined(*self.one_round_trip, claim_key, payload_fingerprint, known,
-                                       budget, request_id)
+        if self.same_redis is not None:
+            return self._run_on_redis(*self.same_redis, claim_key, payload_fingerprint, notice,
+                                      budget, request_id)
         return run_once(self.idempotency, claim_key, payload_fingerprint, budget.lease_seconds,
                         lambda: self._process(_known(notice), request_id), budget.wait_seconds,
                         self.sleep)
@@ -245,23 +239,18 @@ class CallbackService:
             self._quarantine(written[-1][0].bucket, written[-1][0].key)
         return result
 
-    def _run_pipelined(self, store: RedisIdempotencyStore, recorder: RedisUploadRecorder,
-                       claim_key: str, payload_fingerprint: str, notice: UploadNotice,
-                       budget: Budget, request_id: str | None) -> RunResult:
-        if not _exact(notice) or notice.etag is None:
-            return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds,
-                            lambda: self._process(notice, request_id), budget.wait_seconds, self.sleep)
-        bucket, key, etag = notice.bucket, notice.key, notice.etag
-        claimed: dict[str, Any] = {}
+    def _run_on_redis(self, store: RedisIdempotencyStore, recorder: RedisUploadRecorder,
+                      claim_key: str, payload_fingerprint: str,
+                      notice: UploadNotice | Callable[[], UploadNotice], budget: Budget,
+                      request_id: str | None) -> RunResult:
+        claimed: dict[str, str] = {}
 
         def claim() -> str:
-            token, extra = store.claim_with(claim_key, payload_fingerprint, budget.lease_seconds,
-                                            lambda pipe: recorder.find_in(pipe, bucket, key, etag))
-            claimed.update(token=token, read=extra[0])
-            return token
+            claimed["token"] = store.claim(claim_key, payload_fingerprint, budget.lease_seconds)
+            return claimed["token"]
 
         def work() -> Any:
-            plan = self._prepare(notice, lambda: recorder.found(bucket, key, etag, claimed["read"]))
+            plan = self._prepare(_known(notice))
             if not isinstance(plan, _Write):
                 return plan
             expected = self._describe(planned_outcome(plan.upload, plan.reason))

@@ -98,15 +98,6 @@ class RedisIdempotencyStore:
         return max(1, math.ceil(seconds * 1000))
 
     def claim(self, key: str, payload_fingerprint: str, lease_seconds: float) -> str:
-        return self.claim_with(key, payload_fingerprint, lease_seconds)[0]
-
-    def claim_with(self, key: str, payload_fingerprint: str, lease_seconds: float,
-                   read: Callable[[Any], None] | None = None) -> tuple[str, list[Any]]:
-        """``claim``, plus the commands ``read`` queues on a pipeline, in the same round trip.
-
-        Return the token and the results of those commands; raise as ``claim`` does.
-        The commands are reads, sent whether or not the claim is taken.
-        """
         now = self.clock()
         token = secrets.token_hex(16)
         record = json.dumps({"s": STATUS_IN_PROGRESS, "f": payload_fingerprint, "t": token,
@@ -114,23 +105,22 @@ class RedisIdempotencyStore:
         redis_key = self._key(key)
         ttl = self._px(max(self.expiry_seconds, lease_seconds))
         try:
-            current, extra = self._set_new(redis_key, record, ttl, read)
+            current = self._set_new(redis_key, record, ttl)
             if current is None:
-                return token, extra
+                return token
             existing = json.loads(current)
             if self._takeable(existing, now):
                 current = self._claim_script(keys=[redis_key], args=[repr(now), record, ttl])
                 if current is None:
-                    return token, extra
+                    return token
                 existing = json.loads(current)
         except redis_errors() as exc:
             raise StateError(f"redis claim failed: {type(exc).__name__}") from exc
         self._raise_for(key, existing, payload_fingerprint)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _set_new(self, redis_key: str, record: str, ttl: int,
-                 read: Callable[[Any], None] | None) -> tuple[Any, list[Any]]:
-        """SET NX PX; return None when it took the key, else the current record; and ``read``'s results.
+    def _set_new(self, redis_key: str, record: str, ttl: int) -> Any:
+        """SET NX PX; return None when it took the key, else the current record.
 
         SET NX GET (Redis 7.0+) returns the current record in the same round trip, so
         a duplicate of a completed request costs one command. Older servers reject
@@ -140,30 +130,15 @@ class RedisIdempotencyStore:
 
         client = self.target.client
         if self._set_get:
-            pipe = client.pipeline(transaction=False)
-            pipe.set(redis_key, record, nx=True, px=ttl, get=True)
-            if read is not None:
-                read(pipe)
-            results = pipe.execute(raise_on_error=False)
-            for result in results:
-                if isinstance(result, Exception) and not isinstance(result, redis.ResponseError):
-                    raise result
-            if not isinstance(results[0], redis.ResponseError):
-                for result in results[1:]:
-                    if isinstance(result, Exception):
-                        raise result
-                return results[0], results[1:]
-            self._set_get = False
-        extra: list[Any] = []
-        if read is not None:
-            pipe = client.pipeline(transaction=False)
-            read(pipe)
-            extra = pipe.execute()
+            try:
+                return client.set(redis_key, record, nx=True, px=ttl, get=True)
+            except redis.ResponseError:
+                self._set_get = False
         if client.set(redis_key, record, nx=True, px=ttl):
-            return None, extra
+            return None
         current = client.get(redis_key)
         # The key expired between the two commands: the claim script takes it.
-        return (current if current is not None else json.dumps({"s": "", "e": 0, "l": 0})), extra
+        return current if current is not None else json.dumps({"s": "", "e": 0, "l": 0})
 
     @staticmethod
     def _takeable(record: dict[str, Any], now: float) -> bool:
