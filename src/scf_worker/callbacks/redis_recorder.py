@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from scf_worker.callbacks.recorder import (
@@ -103,8 +102,9 @@ return complete_claim(claim, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 
 
 def _job_document(job: Job, now: float) -> str:
-    row = asdict(job)
-    row["created_at"] = row["updated_at"] = now
+    # Shallow: dataclasses.asdict deep-copies every field first, which profiled at about
+    # twice the cost of the encoding, for the same JSON.
+    row = {**vars(job), "resource": vars(job.resource), "created_at": now, "updated_at": now}
     return json.dumps(row, ensure_ascii=False)
 
 

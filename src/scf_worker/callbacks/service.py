@@ -224,6 +224,10 @@ class CallbackService:
             plan = self._prepare(_known(notice), found)
             if not isinstance(plan, _Write):
                 return Prepared(plan)
+            if plan.reason is not None:
+                # A rejection is recorded and quarantined before its key is stored, so a
+                # quarantine that fails leaves no key behind and the retry finishes it.
+                return Prepared(self._write(plan, request_id))
             upload, reason = plan.upload, plan.reason
 
             def write(tx: Transaction) -> dict[str, Any]:
@@ -234,7 +238,8 @@ class CallbackService:
 
         result = run_once_in_transaction(store, claim_key, payload_fingerprint, prepare,
                                          budget.wait_seconds, self.sleep, beside=beside)
-        # Quarantine only after the rejection committed, as the other path does.
+        # The upload was found rejected inside the transaction (another delivery recorded it
+        # meanwhile): finish its quarantine after the commit, as a duplicate does.
         if not result.replayed and written and written[-1][1].stored == RECORD_REJECTED:
             self._quarantine(written[-1][0].bucket, written[-1][0].key)
         return result
@@ -253,6 +258,9 @@ class CallbackService:
             plan = self._prepare(_known(notice))
             if not isinstance(plan, _Write):
                 return plan
+            if plan.reason is not None:
+                # Quarantined before the claim completes, so a failed quarantine releases it.
+                return self._write(plan, request_id)
             expected = self._describe(planned_outcome(plan.upload, plan.reason))
             outcome, completed = recorder.write_completing(
                 plan.upload, plan.reason, request_id,
@@ -318,8 +326,10 @@ class CallbackService:
 
     def _process(self, notice: UploadNotice, request_id: str | None) -> dict[str, Any]:
         plan = self._prepare(notice)
-        if not isinstance(plan, _Write):
-            return plan
+        return self._write(plan, request_id) if isinstance(plan, _Write) else plan
+
+    def _write(self, plan: _Write, request_id: str | None) -> dict[str, Any]:
+        """Record the upload, then quarantine it when its record is a rejection."""
         if plan.reason is None:
             outcome = self.recorder.record(plan.upload, request_id)
         else:
