@@ -205,6 +205,7 @@ class RedisUploadRecorder:
             except redis.ResponseError as exc:
                 if "CROSSSLOT" not in str(exc):
                     raise
+                # NOTE: no test runs against a cluster; the match is on Redis's error text.
                 self._one_slot_only = True
         return self._record_script(keys=keys, args=args)
 
