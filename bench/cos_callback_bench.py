@@ -50,11 +50,21 @@ MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(64)
 BUCKET = "media-1250000000"
 
 
-def rate(count: int, run: Callable[[int], Any]) -> float:
+Sample = tuple[float, float]  # (operations per second, CPU microseconds per operation)
+
+
+def rate(count: int, run: Callable[[int], Any]) -> Sample:
+    """Run ``count`` operations; return their rate and this process's CPU time per operation.
+
+    The CPU time is the client's. With SQLite it includes the database engine, which runs
+    in-process, and with MariaDB or Redis it excludes the server's own CPU time.
+    """
+    cpu = time.process_time()
     started = time.perf_counter()
     for index in range(count):
         run(index)
-    return count / (time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    return count / wall, (time.process_time() - cpu) / count * 1e6
 
 
 @contextmanager
@@ -119,7 +129,7 @@ def configure_env(state_url: str, root: Path, secret: str) -> None:
 
 
 def bench_ours(state_url: str, root: Path, secret: str, count: int,
-               end_to_end: bool) -> tuple[float, float]:
+               end_to_end: bool) -> tuple[Sample, Sample]:
     from scf_worker.app import get_services, reset_services
     from scf_worker.callbacks.service import Budget
     from scf_worker.handlers import cos_callback
@@ -153,7 +163,7 @@ def bench_ours(state_url: str, root: Path, secret: str, count: int,
 
 
 def bench_floor(state_url: str, requests: list[tuple[dict[str, str], bytes]],
-                key: bytes) -> tuple[float, float]:
+                key: bytes) -> tuple[Sample, Sample]:
     from scf_worker.state.redis import is_redis_url, open_redis
     from scf_worker.webhooks.signing import verify
 
@@ -191,7 +201,7 @@ def bench_floor(state_url: str, requests: list[tuple[dict[str, str], bytes]],
     return rate(len(requests), deliver), rate(len(requests), deliver)
 
 
-def bench_powertools(state_url: str, root: Path, secret: str, count: int) -> tuple[float, float]:
+def bench_powertools(state_url: str, root: Path, secret: str, count: int) -> tuple[Sample, Sample]:
     """Measure the same verification and upload work with Powertools' idempotency on the same Redis."""
     import redis
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -231,15 +241,15 @@ def bench_powertools(state_url: str, root: Path, secret: str, count: int) -> tup
 
 
 def _variants(store: str, url: str, root: Path, secret: str,
-              count: int) -> dict[str, Callable[[], tuple[float, float]]]:
+              count: int) -> dict[str, Callable[[], tuple[Sample, Sample]]]:
     """Return each variant to measure on this store as a call giving (first, duplicate) rates."""
     from scf_worker.webhooks.signing import decode_secret
 
-    def floor() -> tuple[float, float]:
+    def floor() -> tuple[Sample, Sample]:
         workload = Workload(root, count, secret, "floor-" + secrets.token_hex(3))
         return bench_floor(url, workload.requests, decode_secret(secret))
 
-    variants: dict[str, Callable[[], tuple[float, float]]] = {
+    variants: dict[str, Callable[[], tuple[Sample, Sample]]] = {
         "ours": lambda: bench_ours(url, root, secret, count, end_to_end=False),
         "end_to_end": lambda: bench_ours(url, root, secret, count, end_to_end=True),
         "floor": floor,
@@ -278,25 +288,27 @@ def main(argv: list[str] | None = None) -> int:
                     names = list(variants)
                     shuffle(names)
                     for name in names:
-                        first, duplicate = variants[name]()
-                        samples.setdefault(f"{name}_first", []).append(first)
-                        samples.setdefault(f"{name}_duplicate", []).append(duplicate)
+                        measured = zip(("first", "duplicate"), variants[name](), strict=True)
+                        for kind, (per_second, cpu_us) in measured:
+                            samples.setdefault(f"{name}_{kind}", []).append(per_second)
+                            samples.setdefault(f"{name}_{kind}_cpu_us", []).append(cpu_us)
                 row = {name: statistics.median(values) for name, values in samples.items()}
                 results[store] = row
-            print(f"{store}: " + ", ".join(f"{k}={v:.0f}/s" for k, v in sorted(row.items())), flush=True)
+            print(f"{store}: " + ", ".join(f"{k}={v:.0f}" + ("" if k.endswith("_us") else "/s")
+                                          for k, v in sorted(row.items())), flush=True)
 
     print(f"\nPython {platform.python_version()}, {os.cpu_count()} cores, median of {args.rounds} rounds"
           f" of {args.count} callbacks")
-    print("| store | delivery | ours (/s) | end to end (/s) | floor (/s) | ours / floor"
-          " | Powertools (/s) | ours / Powertools |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| store | delivery | ours (/s) | ours (µs/op) | ours CPU (µs/op) | end to end (/s)"
+          " | floor (/s) | ours / floor | Powertools (/s) | ours / Powertools |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for store, row in results.items():
         for kind in ("first", "duplicate"):
             ours, floor = row[f"ours_{kind}"], row[f"floor_{kind}"]
             powertools = row.get(f"powertools_{kind}")
             versus = f"{powertools:.0f} | {ours / powertools:.2f}" if powertools else "- | -"
-            print(f"| {store} | {kind} | {ours:.0f} | {row[f'end_to_end_{kind}']:.0f} | {floor:.0f}"
-                  f" | {ours / floor:.2f} | {versus} |")
+            print(f"| {store} | {kind} | {ours:.0f} | {1e6 / ours:.0f} | {row[f'ours_{kind}_cpu_us']:.0f}"
+                  f" | {row[f'end_to_end_{kind}']:.0f} | {floor:.0f} | {ours / floor:.2f} | {versus} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from callback_helpers import (
+    BUCKET,
     MP4,
     SCRIPT,
     Harness,
@@ -12,6 +13,10 @@ from callback_helpers import (
     put,
     signature_headers,
 )
+
+from scf_worker.storage.base import ObjectInfo
+from scf_worker.storage.errors import StorageError
+from scf_worker.storage.local import LocalObjectStore
 
 KEY = "uploads/u1/2024/视频 第1集+花絮.mp4"
 
@@ -58,6 +63,22 @@ def test_cos_event_and_callback_share_record(harness: Harness) -> None:
     assert len(harness.records()) == 1
 
 
+def test_cos_event_for_recorded_upload_is_duplicate_without_head(harness: Harness) -> None:
+    """The exact record is read with the claim, before any HEAD: a deleted object changes nothing."""
+    etag = put(harness.root, KEY, MP4)
+    body = callback_body(KEY, etag, len(MP4))
+    harness.http(http_event(body, signature_headers(harness.secret, body)))
+    LocalObjectStore(harness.root).delete(BUCKET, KEY)
+
+    event = harness.cos(cos_record(KEY, etag, len(MP4)))
+    again = harness.cos(cos_record(KEY, etag, len(MP4)))
+
+    assert event["results"][0]["status"] == "duplicate"
+    assert again["results"][0]["status"] == "duplicate"
+    assert len(harness.records()) == 1
+    assert len(harness.transcode_messages()) == 1
+
+
 def test_recorded_upload_schedules_outbox_once(harness: Harness) -> None:
     etag = put(harness.root, KEY, MP4)
     record = cos_record(KEY, etag, len(MP4))
@@ -86,6 +107,40 @@ def test_rejected_upload_is_quarantined_and_schedules_nothing(harness: Harness) 
     assert harness.event_names() == ["SCF_JOB_FAILED"]
     assert not (harness.root / "media-1250000000" / key).exists()
     assert (harness.root / "media-1250000000" / "quarantine" / key).read_bytes() == SCRIPT
+
+
+class _CopyFailsOnce(LocalObjectStore):
+    """The folder store, whose first copy (the quarantine's) fails like an unreachable COS."""
+
+    failed = False
+
+    def copy(self, bucket: str, source_key: str, dest_key: str) -> ObjectInfo:
+        if not self.failed:
+            self.failed = True
+            raise StorageError("copy failed")
+        return super().copy(bucket, source_key, dest_key)
+
+
+def test_failed_quarantine_is_finished_by_the_retry(harness: Harness) -> None:
+    from scf_worker.app import get_services
+
+    key = "uploads/u1/fake.mp4"
+    etag = put(harness.root, key, SCRIPT)
+    body = callback_body(key, etag, len(SCRIPT))
+    event = http_event(body, signature_headers(harness.secret, body, msg_id="msg_quarantine"))
+    get_services().store = _CopyFailsOnce(harness.root)
+    get_services().extensions.clear()
+
+    failed = harness.http(event)
+    retried = harness.http(event)
+
+    assert failed[0] == 503
+    assert retried[0] == 200
+    assert retried[1]["data"]["reason"] == "not_media"
+    assert not (harness.root / BUCKET / key).exists()
+    assert (harness.root / BUCKET / "quarantine" / key).read_bytes() == SCRIPT
+    assert len(harness.records()) == 1
+    assert harness.event_names() == ["SCF_JOB_FAILED"]
 
 
 def test_missing_etag_comes_from_head(harness: Harness) -> None:

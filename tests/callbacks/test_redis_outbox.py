@@ -10,6 +10,8 @@ import pytest
 from backends import Clock, redis_prefix
 from scf_worker.callbacks.recorder import VerifiedUpload
 from scf_worker.callbacks.redis_recorder import RedisUploadRecorder
+from scf_worker.idempotency.errors import AlreadyCompleted, AlreadyInProgress
+from scf_worker.idempotency.redis import RedisIdempotencyStore
 from scf_worker.state.errors import StateError
 from scf_worker.state.redis import open_redis
 
@@ -51,6 +53,66 @@ def test_wrong_key_type_fails_before_any_write(recorder: RedisUploadRecorder) ->
 
     assert recorder.count_records() == 0
     assert recorder.find(UPLOAD.bucket, UPLOAD.key, UPLOAD.etag) is None
+
+
+@pytest.fixture
+def claims(recorder: RedisUploadRecorder) -> RedisIdempotencyStore:
+    """Claims on the recorder's server and prefix, as cos-callback has them with STATE_URL=redis://."""
+    return RedisIdempotencyStore(recorder.target, Clock(), expiry_seconds=3600)
+
+
+def test_new_record_completes_the_claim_in_its_script(recorder: RedisUploadRecorder,
+                                                      claims: RedisIdempotencyStore) -> None:
+    token = claims.claim("cos-callback:webhook:msg_1", "fp", 60)
+
+    outcome, completed = recorder.write_completing(
+        UPLOAD, None, "req-1", claims.completion("cos-callback:webhook:msg_1", {"status": "recorded"}, token))
+
+    assert (outcome.status, completed) == ("recorded", True)
+    assert recorder.count_records() == 1
+    with pytest.raises(AlreadyCompleted) as caught:
+        claims.claim("cos-callback:webhook:msg_1", "fp", 60)
+    assert caught.value.response == {"status": "recorded"}
+
+
+def test_existing_record_leaves_the_claim_to_the_caller(recorder: RedisUploadRecorder,
+                                                        claims: RedisIdempotencyStore) -> None:
+    recorder.record(UPLOAD, "req-1")
+    token = claims.claim("cos-callback:webhook:msg_2", "fp", 60)
+
+    outcome, completed = recorder.write_completing(
+        UPLOAD, None, "req-2", claims.completion("cos-callback:webhook:msg_2", {"status": "recorded"}, token))
+
+    assert (outcome.status, completed) == ("duplicate", False)
+    assert recorder.target.client.xlen(recorder.outbox_key) == 3
+    with pytest.raises(AlreadyInProgress):
+        claims.claim("cos-callback:webhook:msg_2", "fp", 60)
+
+
+def test_claim_taken_over_is_not_completed(recorder: RedisUploadRecorder,
+                                           claims: RedisIdempotencyStore) -> None:
+    stale = claims.claim("cos-callback:webhook:msg_3", "fp", 60)
+    claims.clock.advance(61)  # type: ignore[attr-defined]
+    claims.claim("cos-callback:webhook:msg_3", "fp", 60)
+
+    outcome, completed = recorder.write_completing(
+        UPLOAD, None, "req-1", claims.completion("cos-callback:webhook:msg_3", {"status": "recorded"}, stale))
+
+    assert (outcome.status, completed) == ("recorded", False)
+    with pytest.raises(AlreadyInProgress):
+        claims.claim("cos-callback:webhook:msg_3", "fp", 60)
+
+
+def test_claim_of_wrong_type_fails_before_any_write(recorder: RedisUploadRecorder,
+                                                    claims: RedisIdempotencyStore) -> None:
+    redis_key, args = claims.completion("cos-callback:webhook:msg_4", {"status": "recorded"}, "t")
+    recorder.target.client.rpush(redis_key, "not a claim")
+
+    with pytest.raises(StateError):
+        recorder.write_completing(UPLOAD, None, "req-1", (redis_key, args))
+
+    assert recorder.count_records() == 0
+    assert recorder.target.client.exists(recorder.outbox_key) == 0
 
 
 def test_relay_publishes_each_entry(recorder: RedisUploadRecorder) -> None:

@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from scf_worker.idempotency.sql import Beside
 from scf_worker.jobs.model import (
     EVENT_DONE,
     EVENT_FAILED,
@@ -101,6 +102,14 @@ def upload_jobs(upload: VerifiedUpload, request_id: str | None, now: float,
     return [done, transcode], events, transcode_id
 
 
+def planned_outcome(upload: VerifiedUpload, reason: str | None) -> RecordOutcome:
+    """Return what recording the upload returns when its record is the first for it."""
+    upload_id, transcode_id = job_ids_for(job_key_for(upload.bucket, upload.key, upload.etag))
+    status = RECORD_REJECTED if reason else RECORD_RECORDED
+    return RecordOutcome(status, status, upload_id, None if reason else transcode_id,
+                         upload.key, upload.etag, reason)
+
+
 def _outcome_from_row(row: Row, status: str) -> RecordOutcome:
     upload_id, transcode_id = job_ids_for(row["job_key"])
     recorded = row["status"] == RECORD_RECORDED
@@ -121,6 +130,17 @@ class SqlUploadRecorder:
         )
         return _outcome_from_row(rows[0], "duplicate") if rows else None
 
+    @staticmethod
+    def beside(bucket: str, key: str, etag: str) -> Beside:
+        """Describe the row ``find`` reads, so an idempotency lookup can read it in its own query."""
+        return Beside("media_jobs", "job_key", job_key_for(bucket, key, etag),
+                      ("job_key", "object_key", "etag", "status", "reason"))
+
+    @staticmethod
+    def found(row: Row | None) -> RecordOutcome | None:
+        """Return what ``find`` returns, from the row read through ``beside``."""
+        return _outcome_from_row(row, "duplicate") if row is not None else None
+
     def record(self, upload: VerifiedUpload, request_id: str | None) -> RecordOutcome:
         return self._write(upload, None, request_id)
 
@@ -129,27 +149,33 @@ class SqlUploadRecorder:
 
     def _write(self, upload: VerifiedUpload, reason: str | None,
                request_id: str | None) -> RecordOutcome:
+        with self.jobs.db.transaction() as tx:
+            return self.write_in(tx, upload, reason, request_id)
+
+    def write_in(self, tx: Transaction, upload: VerifiedUpload, reason: str | None,
+                 request_id: str | None) -> RecordOutcome:
+        """Record the upload inside ``tx``: accepted when ``reason`` is None, else rejected.
+
+        Four statements for a new upload: the record, then the jobs, the events and the
+        queue messages, each as one multi-row INSERT.
+        """
         job_key = job_key_for(upload.bucket, upload.key, upload.etag)
         upload_id, _ = job_ids_for(job_key)
         status = RECORD_REJECTED if reason else RECORD_RECORDED
         now = self.jobs.clock()
-
-        with self.jobs.db.transaction() as tx:
-            inserted = tx.insert(
-                "INSERT OR IGNORE INTO media_jobs (job_key, job_id, bucket, object_key, etag, size,"
-                " mime, status, reason, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_key, upload_id, upload.bucket, upload.key, upload.etag, upload.size, upload.mime,
-                 status, reason, request_id, now),
-            )
-            if inserted is None:
-                return self._existing(tx, job_key)
-            jobs, events, transcode_id = upload_jobs(upload, request_id, now, reason)
-            for job in jobs:
-                self.jobs.insert_job(tx, job)
-            for event in events:
-                self.jobs.emit(tx, event)
-            if transcode_id is not None:
-                self.jobs.enqueue(tx, TRANSCODE_TOPIC, {"jobId": transcode_id}, dedupe_key=transcode_id)
+        inserted = tx.insert(
+            "INSERT OR IGNORE INTO media_jobs (job_key, job_id, bucket, object_key, etag, size,"
+            " mime, status, reason, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_key, upload_id, upload.bucket, upload.key, upload.etag, upload.size, upload.mime,
+             status, reason, request_id, now),
+        )
+        if inserted is None:
+            return self._existing(tx, job_key)
+        jobs, events, transcode_id = upload_jobs(upload, request_id, now, reason)
+        self.jobs.insert_new_jobs(tx, jobs, now)
+        transcode = ([(TRANSCODE_TOPIC, {"jobId": transcode_id}, transcode_id)]
+                     if transcode_id is not None else [])
+        self.jobs.emit_new(tx, events, now, transcode)
         return RecordOutcome(status, status, upload_id, transcode_id, upload.key, upload.etag, reason)
 
     @staticmethod

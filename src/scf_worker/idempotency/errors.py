@@ -21,6 +21,10 @@ class IdempotencyConflict(IdempotencyError):
     """The key was first used with a different payload fingerprint."""
 
 
+class ClaimChanged(IdempotencyError):
+    """The stored record changed between a look and a write; look again."""
+
+
 class AlreadyCompleted(IdempotencyError):
     """A control-flow signal, not a failure: the stored response is returned to the duplicate."""
 

@@ -44,18 +44,24 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return false
 """
 
-# KEYS[1] record; ARGV: token ('' matches any holder), response JSON, now, expiry seconds.
-_COMPLETE = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-local rec = cjson.decode(raw)
-if rec.s ~= 'in_progress' or (ARGV[1] ~= '' and rec.t ~= ARGV[1]) then return 0 end
-rec.s = 'completed'
-rec.r = ARGV[2]
-rec.e = tonumber(ARGV[3]) + tonumber(ARGV[4])
-redis.call('SET', KEYS[1], cjson.encode(rec), 'PX', math.ceil(tonumber(ARGV[4]) * 1000))
-return 1
+# Shared with scripts that complete a claim after their own writes (the Redis upload
+# recorder). token '' matches any holder; returns 1 when it completed the claim.
+COMPLETE_FUNCTION = """
+local function complete_claim(key, token, response, now, expiry)
+  local raw = redis.call('GET', key)
+  if not raw then return 0 end
+  local rec = cjson.decode(raw)
+  if rec.s ~= 'in_progress' or (token ~= '' and rec.t ~= token) then return 0 end
+  rec.s = 'completed'
+  rec.r = response
+  rec.e = tonumber(now) + tonumber(expiry)
+  redis.call('SET', key, cjson.encode(rec), 'PX', math.ceil(tonumber(expiry) * 1000))
+  return 1
+end
 """
+
+# KEYS[1] record; ARGV: token, response JSON, now, expiry seconds.
+_COMPLETE = COMPLETE_FUNCTION + "return complete_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
 
 # KEYS[1] record; ARGV: token ('' matches any holder).
 _RELEASE = """
@@ -151,11 +157,15 @@ class RedisIdempotencyStore:
         raise AlreadyInProgress(f"idempotency key {key!r} is held by another invocation",
                                 float(record["l"]))
 
+    def completion(self, key: str, response: Any, token: str | None = None) -> tuple[str, list[str]]:
+        """Return the key and arguments of ``complete_claim`` in COMPLETE_FUNCTION for ``complete``."""
+        return self._key(key), [token or "", json.dumps(response, ensure_ascii=False),
+                                repr(self.clock()), repr(float(self.expiry_seconds))]
+
     def complete(self, key: str, response: Any, token: str | None = None) -> bool:
-        args = [token or "", json.dumps(response, ensure_ascii=False), repr(self.clock()),
-                repr(float(self.expiry_seconds))]
+        redis_key, args = self.completion(key, response, token)
         try:
-            return bool(self._complete_script(keys=[self._key(key)], args=args))
+            return bool(self._complete_script(keys=[redis_key], args=args))
         except redis_errors() as exc:
             raise StateError(f"redis complete failed: {type(exc).__name__}") from exc
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from scf_worker.jobs.model import Job, Resource
-from scf_worker.queue.sql import insert_message
+from scf_worker.queue.sql import insert_message, insert_messages
 from scf_worker.state.sql import Database, Row, Transaction
 
 Clock = Callable[[], float]
@@ -56,6 +56,20 @@ class JobStore:
         job.created_at = job.updated_at = now
         return inserted is not None
 
+    def insert_new_jobs(self, tx: Transaction, jobs: list[Job], now: float) -> None:
+        """Insert jobs whose ids are new (derived from a key ``tx`` just inserted), in one statement."""
+        rows = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in jobs)
+        params: list[Any] = []
+        for job in jobs:
+            params += [job.id, job.type, job.status, job.attempts, json.dumps(asdict(job.resource)),
+                       json.dumps(job.params), json.dumps(job.result) if job.result else None,
+                       job.error, job.parent_id, job.request_id, now, now]
+            job.created_at = job.updated_at = now
+        # rows contains only placeholders, and every value travels as a parameter.
+        tx.execute("INSERT OR IGNORE INTO jobs (id, type, status, attempts, resource, params,"  # noqa: S608
+                   " result, error, parent_id, request_id, created_at, updated_at) VALUES " + rows,
+                   params)
+
     def get_job(self, job_id: str) -> Job | None:
         rows = self.db.query("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _job_from_row(rows[0]) if rows else None
@@ -83,6 +97,23 @@ class JobStore:
             return False
         self.enqueue(tx, WEBHOOK_TOPIC, event, dedupe_key=f"{event['event']}:{event['jobId']}")
         return True
+
+    def emit_new(self, tx: Transaction, events: list[dict[str, Any]], now: float,
+                 extra: Sequence[tuple[str, dict[str, Any], str | None]] = ()) -> None:
+        """Store and queue events of jobs that ``tx`` just created, plus ``extra`` messages.
+
+        Two statements whatever the count. Unlike ``emit``, it queues each event without
+        checking that the event row was new, because a new job has neither yet.
+        """
+        rows = ", ".join("(?, ?, ?, ?)" for _ in events)
+        params: list[Any] = []
+        for event in events:
+            params += [event["event"], event["jobId"], json.dumps(event, ensure_ascii=False), now]
+        # rows contains only placeholders, and every value travels as a parameter.
+        tx.execute("INSERT OR IGNORE INTO events (name, job_id, payload, created_at)"  # noqa: S608
+                   " VALUES " + rows, params)
+        insert_messages(tx, now, [(WEBHOOK_TOPIC, event, f"{event['event']}:{event['jobId']}")
+                                  for event in events] + list(extra))
 
     def list_events(self) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT payload FROM events ORDER BY id")

@@ -43,6 +43,23 @@ def insert_message(tx: Transaction, now: float, topic: str, payload: dict[str, A
     return inserted is not None
 
 
+def insert_messages(tx: Transaction, now: float,
+                    messages: Sequence[tuple[str, dict[str, Any], str | None]]) -> None:
+    """Insert ready (topic, payload, dedupe_key) messages inside ``tx`` with one statement.
+
+    A message whose ``dedupe_key`` exists is skipped, as in ``insert_message``.
+    """
+    if not messages:
+        return
+    rows = ", ".join("(?, ?, ?, 'ready', 0, ?, ?)" for _ in messages)
+    params: list[Any] = []
+    for topic, payload, dedupe_key in messages:
+        params += [topic, json.dumps(payload, ensure_ascii=False), dedupe_key, now, now]
+    # rows contains only placeholders, and every value travels as a parameter.
+    tx.execute("INSERT OR IGNORE INTO queue (topic, payload, dedupe_key, status, attempts, due_at,"  # noqa: S608
+               " created_at) VALUES " + rows, params)
+
+
 def _placeholders(count: int) -> str:
     return ", ".join("?" for _ in range(count))
 

@@ -185,6 +185,10 @@ class Database:
             self.close()
             raise StateError(f"{self.dialect} commit failed: {exc}") from exc
 
+    def is_deadlock(self, exc: BaseException) -> bool:
+        """Return whether ``exc`` (a StateError from ``transaction``) rolled back a deadlock victim."""
+        return False
+
     def _rollback(self, conn: Any) -> None:
         try:
             conn.rollback()
@@ -278,6 +282,8 @@ _PLACEHOLDER = re.compile(r"\?")
 
 # MySQL errors that mean another process created the same table, column or index first.
 _ALREADY_EXISTS = {1050, 1060, 1061}
+# ER_LOCK_DEADLOCK: InnoDB rolled the whole transaction back.
+_DEADLOCK = 1213
 
 
 class MysqlDatabase(Database):
@@ -331,6 +337,13 @@ class MysqlDatabase(Database):
         import pymysql
 
         return (pymysql.err.Error,)
+
+    def is_deadlock(self, exc: BaseException) -> bool:
+        import pymysql
+
+        cause = exc.__cause__
+        return isinstance(cause, pymysql.err.OperationalError) and bool(cause.args) \
+            and cause.args[0] == _DEADLOCK
 
     def _existing_columns(self, tx: Transaction) -> dict[str, set[str]]:
         rows = tx.query("SELECT table_name AS t, column_name AS c FROM information_schema.columns"
