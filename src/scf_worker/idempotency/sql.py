@@ -218,7 +218,9 @@ class SqlIdempotencyStore:
         raise AlreadyInProgress(f"idempotency key {key!r} is held by another invocation",
                                 row["lease_until"])
 
-    def complete(self, key: str, response: Any, token: str | None = None) -> bool:
+    def complete(self, key: str, response: Any, token: str | None = None,
+                 tx: Transaction | None = None) -> bool:
+        """Store ``response`` for a held claim; with ``tx``, as part of the caller's transaction."""
         now = self.clock()
         sql = ("UPDATE idempotency SET status = ?, response = ?, expires_at = ?, updated_at = ?"
                " WHERE idem_key = ? AND status = ?")
@@ -227,15 +229,16 @@ class SqlIdempotencyStore:
         if token is not None:
             sql += " AND token = ?"
             params.append(token)
-        return self.db.execute(sql, params) > 0
+        return (tx or self.db).execute(sql, params) > 0
 
-    def release(self, key: str, token: str | None = None) -> bool:
+    def release(self, key: str, token: str | None = None, tx: Transaction | None = None) -> bool:
+        """Drop a held claim so a retry can take it; with ``tx``, inside the caller's transaction."""
         sql = "DELETE FROM idempotency WHERE idem_key = ? AND status = ?"
         params: list[Any] = [stored_key(key), STATUS_IN_PROGRESS]
         if token is not None:
             sql += " AND token = ?"
             params.append(token)
-        return self.db.execute(sql, params) > 0
+        return (tx or self.db).execute(sql, params) > 0
 
     def purge_expired(self, limit: int = 1000) -> int:
         now = self.clock()

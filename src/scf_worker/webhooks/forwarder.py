@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from scf_worker.idempotency.base import IdempotencyStore, fingerprint
 from scf_worker.idempotency.errors import AlreadyCompleted, AlreadyInProgress, IdempotencyConflict
+from scf_worker.idempotency.sql import SqlIdempotencyStore
 from scf_worker.jobs.model import EVENT_NAMES, iso_utc
 from scf_worker.observability import metrics
 from scf_worker.observability.logging import get_logger
 from scf_worker.retry.policy import PermanentError, TransientError
 from scf_worker.runtime.config import Settings
 from scf_worker.runtime.ids import random_hex
-from scf_worker.state.sql import Database
+from scf_worker.state.sql import Database, Transaction
 from scf_worker.webhooks import delivery as outcomes
 from scf_worker.webhooks.deliveries import DeliveryLog
 from scf_worker.webhooks.delivery import Attempt, Message, body_of
@@ -112,8 +113,7 @@ class Forwarder:
                 self.idempotency.release(message.webhook_id)
             raise TransientError("send_timeout", f"sending to {len(plan.to_send)} endpoints took longer"
                                  f" than {self._wait_seconds:.0f} s; the sends were cancelled") from None
-        self._record(sent + plan.skipped)
-        self._settle_claims(sent)
+        self._record(sent + plan.skipped, settle=sent)
 
         delivered = sum(attempt.delivered for attempt in sent)
         if plan.already_delivered:
@@ -221,13 +221,22 @@ class Forwarder:
             )
         return self._client
 
-    def _record(self, attempts: list[Attempt]) -> None:
-        """Store attempts (not the skipped ones) and move endpoint health, then log."""
+    def _record(self, attempts: list[Attempt], settle: list[Attempt]) -> None:
+        """Store attempts (not the skipped ones), move endpoint health and settle the sent claims.
+
+        Claims kept in the same SQL database are settled in the same transaction, which
+        saves a commit per endpoint and never leaves a settled claim without its attempt.
+        """
         stored = [a for a in attempts if a.outcome not in (outcomes.DISABLED, outcomes.CIRCUIT_OPEN)]
+        claims_here = isinstance(self.idempotency, SqlIdempotencyStore) and self.idempotency.db is self.db
         with self.db.transaction() as tx:
             self.deliveries.record(tx, stored)
             for attempt in stored:
                 self._update_health(tx, attempt)
+            if claims_here:
+                self._settle_claims(settle, tx)
+        if not claims_here:
+            self._settle_claims(settle)
         for attempt in attempts:
             _log_attempt(attempt)
 
@@ -248,9 +257,15 @@ class Forwarder:
                         failures=self.health.policy.breaker_failures,
                         openSeconds=self.health.policy.open_seconds)
 
-    def _settle_claims(self, attempts: list[Attempt]) -> None:
+    def _settle_claims(self, attempts: list[Attempt], tx: Transaction | None = None) -> None:
         for attempt in attempts:
-            if attempt.delivered:
+            if tx is not None:
+                assert isinstance(self.idempotency, SqlIdempotencyStore)
+                if attempt.delivered:
+                    self.idempotency.complete(attempt.webhook_id, {"status": attempt.status}, tx=tx)
+                else:
+                    self.idempotency.release(attempt.webhook_id, tx=tx)
+            elif attempt.delivered:
                 self.idempotency.complete(attempt.webhook_id, {"status": attempt.status})
             else:
                 self.idempotency.release(attempt.webhook_id)
