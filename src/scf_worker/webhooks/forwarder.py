@@ -7,9 +7,10 @@ The steps, each visible in ``forward``:
    (event, endpoint) pair in the idempotency store, so a retry after a partial
    success re-sends only to the endpoints that failed;
 3. send the planned messages concurrently on the background event loop;
-4. record every attempt and its effect on endpoint health in one transaction;
-5. settle the claims and raise ``TransientError`` (retry) or ``PermanentError``
-   (dead letter) when an endpoint did not get the event.
+4. record every attempt and its effect on endpoint health in one transaction, and
+   settle the claims (in that transaction when they live in the same SQL database);
+5. raise ``TransientError`` (retry) or ``PermanentError`` (dead letter) when an
+   endpoint did not get the event.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ class Forwarder:
                  "at": iso_utc(self.clock())}
         attempt = self._send([(endpoint, Message.for_event(event, endpoint.url))])[0]
         if attempt.outcome == outcomes.GONE:
-            # Tests leave health alone, so the endpoint stays enabled; say what a delivery would do.
+            # A test leaves health alone, so the endpoint stays enabled. The detail states what
+            # a real delivery would do instead.
             attempt = attempt.finish(outcomes.GONE, detail="receiver answered 410 Gone; a real delivery"
                                      " would disable the endpoint")
         with self.db.transaction() as tx:
