@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,7 @@ from webhook_support import FakeClock, Receiver, Reply, Stack, emit, reference_v
 
 from scf_worker.handlers import webhook_forward
 from scf_worker.jobs.worker import run_until_idle
+from scf_worker.observability.logging import LOGGER_NAME
 from scf_worker.retry.policy import PermanentError, TransientError
 from scf_worker.runtime import samples
 from scf_worker.webhooks import verify
@@ -368,3 +370,35 @@ def test_half_open_probe_taken_once(make_stack: Callable[..., Stack], receiver: 
         stack.forwarder.forward(sample_event("job-3"))
     assert reopened.value.code == "circuit_open"
     assert len(receiver.requests) == 2
+
+
+def test_timer_prunes_old_delivery_attempts(make_stack: Callable[..., Stack], receiver: Receiver,
+                                            clock: FakeClock, request: pytest.FixtureRequest,
+                                            logs) -> None:  # type: ignore[no-untyped-def]
+    stack = make_stack([receiver.url()], env={"WEBHOOK_DELIVERIES_RETENTION_DAYS": "7"})
+    package_logger = logging.getLogger(LOGGER_NAME)
+    previous_level = package_logger.level
+    package_logger.setLevel(logging.INFO)
+    request.addfinalizer(lambda: package_logger.setLevel(previous_level))
+    old = sample_event()
+    stack.forwarder.forward(old)
+    clock.advance(8 * 86_400)
+    stack.forwarder.forward(sample_event(job_id="job-recent"))
+
+    tick = samples.timer_event("drain-webhook-queue")
+    webhook_forward.main_handler(tick, samples.context("webhook-forward"))
+
+    rows = stack.services.db.query("SELECT job_id FROM webhook_deliveries ORDER BY id")
+    assert [row["job_id"] for row in rows] == ["job-recent"]
+    assert logs.events("webhook_deliveries_pruned")[0]["deleted"] == 1
+
+
+def test_prune_stops_at_limit(make_stack: Callable[..., Stack], receiver: Receiver, clock: FakeClock) -> None:
+    stack = make_stack([receiver.url()])
+    for index in range(5):
+        stack.forwarder.forward(sample_event(job_id=f"job-{index}"))
+    log = DeliveryLog(stack.services.db)
+
+    assert log.prune(clock() + 1, limit=3) == 3
+    assert log.prune(clock() + 1, limit=3) == 2
+    assert log.prune(clock() + 1, limit=3) == 0

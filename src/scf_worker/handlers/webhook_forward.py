@@ -6,11 +6,14 @@ from typing import Any
 
 from scf_worker.app import Services
 from scf_worker.jobs.entry import job_function
+from scf_worker.observability.logging import get_logger
 from scf_worker.runtime.invocation import Invocation
+from scf_worker.state.errors import StateError
 from scf_worker.webhooks.forwarder import Forwarder
 
 JOB_TYPE = "webhook.forward"
 EXTENSION_KEY = "webhooks.forwarder"
+log = get_logger(__name__)
 
 
 def forwarder_for(services: Services) -> Forwarder:
@@ -34,4 +37,21 @@ def run(services: Services, payload: Any, invocation: Invocation) -> dict[str, A
     return forwarder_for(services).forward(payload)
 
 
-main_handler = job_function("webhook-forward", JOB_TYPE, run, key_of=event_key)
+def prune_deliveries(services: Services) -> None:
+    """Delete delivery attempts older than WEBHOOK_DELIVERIES_RETENTION_DAYS, a batch per tick."""
+    days = services.settings.webhook_deliveries_retention_days
+    if days == 0:
+        return
+    from scf_worker.webhooks.deliveries import DeliveryLog
+
+    try:
+        deleted = DeliveryLog(services.db).prune(services.clock() - days * 86_400)
+    except StateError as exc:
+        # Housekeeping only: the next tick tries again, and deliveries are unaffected.
+        log.warning("webhook_deliveries_prune_failed", error=str(exc))
+        return
+    if deleted:
+        log.info("webhook_deliveries_pruned", deleted=deleted, retentionDays=days)
+
+
+main_handler = job_function("webhook-forward", JOB_TYPE, run, key_of=event_key, on_timer=prune_deliveries)

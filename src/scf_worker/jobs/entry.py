@@ -32,6 +32,7 @@ log = obs_logging.get_logger(__name__)
 JobRun = Callable[[Services, Any, Invocation], dict[str, Any]]
 DeadHook = Callable[[Services, Any, str], None]
 KeyOf = Callable[[Any], str | None]
+TimerHook = Callable[[Services], None]
 # A drain stops leasing new messages this long before the invocation's time limit.
 DRAIN_MARGIN_MS = 60_000
 
@@ -46,7 +47,13 @@ def job_id_key(payload: Any) -> str | None:
 
 def job_function(function_name: str, job_type: str, run: JobRun,
                  on_dead: DeadHook | None = None,
-                 key_of: KeyOf = job_id_key) -> Callable[[Any, Any], dict[str, Any]]:
+                 key_of: KeyOf = job_id_key,
+                 on_timer: TimerHook | None = None) -> Callable[[Any, Any], dict[str, Any]]:
+    """Build the main_handler of a queue, async or timer function.
+
+    ``on_timer`` runs housekeeping after the queue drain on each timer tick.
+    """
+
     def main_handler(event: Any, context: Any) -> dict[str, Any]:
         invocation = start_invocation(function_name, context)
         bind_invocation(function_name, function_name, invocation, event)
@@ -60,7 +67,10 @@ def job_function(function_name: str, job_type: str, run: JobRun,
                 return unsupported(function_name, invocation, kind)
             services = get_services()
             if kind == "timer":
-                return _drain(services, function_name, invocation)
+                drained = _drain(services, function_name, invocation)
+                if on_timer is not None:
+                    on_timer(services)
+                return drained
             items = ([(m.message_id, m.body) for m in parse_queue(event)] if kind == "queue"
                      else [(None, event)])
             results = []

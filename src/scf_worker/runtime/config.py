@@ -89,6 +89,8 @@ class Settings:
     webhook_breaker_open_seconds: int = 60
     webhook_disable_after_seconds: int = 72 * 3600
     webhook_allow_cidrs: tuple[str, ...] = ()
+    # Delivery attempts older than this are deleted on webhook-forward's timer; 0 keeps them.
+    webhook_deliveries_retention_days: int = 30
 
     @property
     def appid(self) -> str:
@@ -407,4 +409,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_disable_after_seconds=env_int(env, "WEBHOOK_DISABLE_AFTER_SEC", 72 * 3600, 60,
                                            30 * 86_400),
         webhook_allow_cidrs=_cidrs(env, "WEBHOOK_ALLOW_CIDRS"),
+        webhook_deliveries_retention_days=env_int(env, "WEBHOOK_DELIVERIES_RETENTION_DAYS", 30, 0, 3650),
     )

@@ -16,10 +16,24 @@ _ROWS_PER_INSERT = 80
 
 
 class DeliveryLog:
-    # NOTE: nothing deletes old rows yet, so the table grows by one row per attempt.
-    # Until a retention setting exists, prune it by attempted_at from a scheduled job.
+    """Delivery attempts, one row each, pruned by age (``prune``) on webhook-forward's timer."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def prune(self, before: float, limit: int = 5000) -> int:
+        """Delete up to ``limit`` attempts made before ``before`` (epoch seconds), oldest first.
+
+        Rows are written in time order, so the oldest are the lowest ids and the scan by
+        primary key stops early. The ids are selected first because MySQL does not take
+        LIMIT inside an IN subquery and SQLite builds usually lack DELETE ... LIMIT.
+        """
+        rows = self.db.query("SELECT id FROM webhook_deliveries WHERE attempted_at < ? ORDER BY id LIMIT ?",
+                             (before, int(limit)))
+        if not rows:
+            return 0
+        return self.db.execute("DELETE FROM webhook_deliveries WHERE id <= ? AND attempted_at < ?",
+                               (rows[-1]["id"], before))
 
     def record(self, tx: Transaction, attempts: Sequence[Attempt]) -> None:
         """Insert attempts in multi-row INSERTs; ``recent`` numbers them per ``webhook-id``."""
