@@ -332,6 +332,9 @@ def test_connection_refused_is_transient(make_stack: Callable[..., Stack], recei
         stack.forwarder.forward(sample_event())
 
     assert caught.value.code == "connect_failed"
+    row = stack.services.db.query("SELECT detail FROM webhook_deliveries")[0]
+    assert row["detail"].startswith("connect_failed reaching 127.0.0.1:")
+    assert "/hook" not in row["detail"]
 
 
 def test_large_response_keeps_first_kilobyte(make_stack: Callable[..., Stack], receiver: Receiver) -> None:

@@ -192,7 +192,8 @@ def run_deliveries(args: argparse.Namespace) -> int:
         latency = f"{row['latency_ms']} ms" if row["latency_ms"] is not None else "-"
         print(f"{_iso(row['attempted_at'])}  {row['endpoint_id']}  {row['webhook_id']}"
               f"  #{row['attempt']}  {row['outcome']:<17} {status!s:>4}  {latency:>8}"
-              f"  {row['event']}  {row['code'] or ''}")
+              f"  {row['event']}  {row['code'] or ''}"
+              + (f"  {row['detail']}" if row.get("detail") else ""))
     return 0
 
 

@@ -221,7 +221,8 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     response_head TEXT,
     body_sha256 TEXT NOT NULL,
     signed_at INTEGER,
-    attempted_at REAL NOT NULL
+    attempted_at REAL NOT NULL,
+    detail TEXT
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, attempted_at);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_webhook ON webhook_deliveries (webhook_id);

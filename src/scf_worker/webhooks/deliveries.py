@@ -9,10 +9,10 @@ from scf_worker.state.sql import Database, Row, Transaction
 from scf_worker.webhooks.delivery import Attempt
 
 _COLUMNS = ("webhook_id", "endpoint_id", "event", "job_id", "outcome", "status", "code",
-            "latency_ms", "response_head", "body_sha256", "signed_at", "attempted_at")
+            "latency_ms", "response_head", "body_sha256", "signed_at", "attempted_at", "detail")
 # Rows per multi-row INSERT, so one statement stays under SQLite's historical limit of
-# 999 bound parameters (12 columns x 80 rows = 960).
-_ROWS_PER_INSERT = 80
+# 999 bound parameters (13 columns x 76 rows = 988).
+_ROWS_PER_INSERT = 76
 
 
 class DeliveryLog:
@@ -70,4 +70,4 @@ class DeliveryLog:
 def _values(attempt: Attempt) -> tuple[Any, ...]:
     return (attempt.webhook_id, attempt.endpoint_id, attempt.event_name, attempt.job_id,
             attempt.outcome, attempt.status, attempt.code, attempt.latency_ms, attempt.response_head,
-            attempt.body_sha256, attempt.signed_at, attempt.attempted_at)
+            attempt.body_sha256, attempt.signed_at, attempt.attempted_at, attempt.detail or None)
