@@ -33,6 +33,19 @@ def _job_from_row(row: Row) -> Job:
     )
 
 
+_INSERT_JOBS = ("INSERT OR IGNORE INTO jobs (id, type, status, attempts, resource, params, result,"
+                " error, parent_id, request_id, created_at, updated_at) VALUES ")
+_JOB_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _job_values(job: Job, now: float) -> list[Any]:
+    """Return a job's row for ``_INSERT_JOBS`` and stamp it as created at ``now``."""
+    job.created_at = job.updated_at = now
+    return [job.id, job.type, job.status, job.attempts, json.dumps(asdict(job.resource)),
+            json.dumps(job.params), json.dumps(job.result) if job.result else None, job.error,
+            job.parent_id, job.request_id, now, now]
+
+
 class JobStore:
     """Job rows, events and outbox messages; every write can join a caller's transaction."""
 
@@ -44,31 +57,14 @@ class JobStore:
 
     def insert_job(self, tx: Transaction, job: Job) -> bool:
         """Insert a job unless one with the same id exists; return whether it was new."""
-        now = self.clock()
-        inserted = tx.insert(
-            "INSERT OR IGNORE INTO jobs (id, type, status, attempts, resource, params, result,"
-            " error, parent_id, request_id, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.type, job.status, job.attempts, json.dumps(asdict(job.resource)),
-             json.dumps(job.params), json.dumps(job.result) if job.result else None, job.error,
-             job.parent_id, job.request_id, now, now),
-        )
-        job.created_at = job.updated_at = now
+        inserted = tx.insert(_INSERT_JOBS + _JOB_ROW, _job_values(job, self.clock()))
         return inserted is not None
 
     def insert_new_jobs(self, tx: Transaction, jobs: list[Job], now: float) -> None:
         """Insert jobs whose ids are new (derived from a key ``tx`` just inserted), in one statement."""
-        rows = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in jobs)
-        params: list[Any] = []
-        for job in jobs:
-            params += [job.id, job.type, job.status, job.attempts, json.dumps(asdict(job.resource)),
-                       json.dumps(job.params), json.dumps(job.result) if job.result else None,
-                       job.error, job.parent_id, job.request_id, now, now]
-            job.created_at = job.updated_at = now
-        # rows contains only placeholders, and every value travels as a parameter.
-        tx.execute("INSERT OR IGNORE INTO jobs (id, type, status, attempts, resource, params,"  # noqa: S608
-                   " result, error, parent_id, request_id, created_at, updated_at) VALUES " + rows,
-                   params)
+        params = [value for job in jobs for value in _job_values(job, now)]
+        # The statement is built from placeholders only, and every value travels as a parameter.
+        tx.execute(_INSERT_JOBS + ", ".join(_JOB_ROW for _ in jobs), params)
 
     def get_job(self, job_id: str) -> Job | None:
         rows = self.db.query("SELECT * FROM jobs WHERE id = ?", (job_id,))

@@ -133,8 +133,12 @@ class WebhookClient:
             return Attempt.begin(endpoint.id, message, attempted_at).finish(
                 outcomes.CONNECTION_FAILED, code="client_error", latency_ms=_elapsed_ms(started),
                 signed_at=signed_at, detail=f"{type(exc).__name__} while sending to {route.origin.host}")
-        masks = [*signatures["webhook-signature"].split(" "), *route.secrets_of(endpoint)]
-        return _answered(endpoint, message, attempted_at, signed_at, started, response, masks)
+        head = ""
+        if response.head:
+            # Built only when there is text to scrub; most receivers send an empty body.
+            masks = [*signatures["webhook-signature"].split(" "), *route.secrets_of(endpoint)]
+            head = _scrub(response.head, masks)
+        return _answered(endpoint, message, attempted_at, signed_at, started, response, head)
 
     def _failure_detail(self, exc: TransportError, origin: Origin) -> str:
         # Host and port only: the URL's path and query may carry a token.
@@ -168,7 +172,7 @@ class WebhookClient:
 
 
 def _answered(endpoint: Endpoint, message: Message, attempted_at: float, signed_at: int,
-              started: float, response: Response, masks: Sequence[str]) -> Attempt:
+              started: float, response: Response, head: str) -> Attempt:
     status = response.status
     outcome = outcome_for_status(status)
     delivered = outcome == outcomes.DELIVERED
@@ -176,7 +180,7 @@ def _answered(endpoint: Endpoint, message: Message, attempted_at: float, signed_
         message.webhook_id, endpoint.id, message.event_name, message.job_id, outcome,
         message.body_sha256, attempted_at, status=status,
         code=None if delivered else f"http_{status}", latency_ms=_elapsed_ms(started),
-        response_head=_scrub(response.head, masks) if response.head else "",
+        response_head=head,
         signed_at=signed_at, retry_after_ms=parse_retry_after(response.retry_after, attempted_at),
         detail="" if delivered else _status_detail(status),
     )

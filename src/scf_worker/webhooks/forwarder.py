@@ -15,6 +15,7 @@ The steps, each visible in ``forward``:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class Forwarder:
         # keeps its claim while its request is in flight.
         self.claim_lease_seconds = max(60.0, 2 * settings.webhook_timeout_seconds)
         self._wait_seconds = settings.webhook_timeout_seconds + 5
+        # Claims in the state database are settled in the transaction that records attempts.
+        self._claims_in_state_db = isinstance(idempotency, SqlIdempotencyStore) and idempotency.db is db
 
     # Public API
 
@@ -230,14 +233,13 @@ class Forwarder:
         saves a commit per endpoint and never leaves a settled claim without its attempt.
         """
         stored = [a for a in attempts if a.outcome not in (outcomes.DISABLED, outcomes.CIRCUIT_OPEN)]
-        claims_here = isinstance(self.idempotency, SqlIdempotencyStore) and self.idempotency.db is self.db
         with self.db.transaction() as tx:
             self.deliveries.record(tx, stored)
             for attempt in stored:
                 self._update_health(tx, attempt)
-            if claims_here:
+            if self._claims_in_state_db:
                 self._settle_claims(settle, tx)
-        if not claims_here:
+        if not self._claims_in_state_db:
             self._settle_claims(settle)
         for attempt in attempts:
             _log_attempt(attempt)
@@ -260,17 +262,17 @@ class Forwarder:
                         openSeconds=self.health.policy.open_seconds)
 
     def _settle_claims(self, attempts: list[Attempt], tx: Transaction | None = None) -> None:
+        """Complete the claims of delivered attempts and release the others (inside ``tx`` if given)."""
+        complete, release = self.idempotency.complete, self.idempotency.release
+        if tx is not None:
+            assert isinstance(self.idempotency, SqlIdempotencyStore)
+            complete = functools.partial(self.idempotency.complete, tx=tx)
+            release = functools.partial(self.idempotency.release, tx=tx)
         for attempt in attempts:
-            if tx is not None:
-                assert isinstance(self.idempotency, SqlIdempotencyStore)
-                if attempt.delivered:
-                    self.idempotency.complete(attempt.webhook_id, {"status": attempt.status}, tx=tx)
-                else:
-                    self.idempotency.release(attempt.webhook_id, tx=tx)
-            elif attempt.delivered:
-                self.idempotency.complete(attempt.webhook_id, {"status": attempt.status})
+            if attempt.delivered:
+                complete(attempt.webhook_id, {"status": attempt.status})
             else:
-                self.idempotency.release(attempt.webhook_id)
+                release(attempt.webhook_id)
 
     def _raise_unless_done(self, attempts: list[Attempt], plan: _Plan) -> None:
         failed = [a for a in attempts if not a.delivered]
