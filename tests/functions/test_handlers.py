@@ -181,7 +181,7 @@ def test_job_functions_reject_http_and_cos_shapes(local_env, services, handler):
         assert result["message"] == "unsupported_event"
         assert result["code"] == CATALOG["unsupported_event"].code
 
-    # An async trigger does not resend an event it got an answer for, so each one is kept.
+    # An async trigger does not resend an event that got a response, so each one is kept.
     kept = list_entries(services.dead_letters, DeadLetterQuery())
     assert len(kept) == len(events)
     assert all("does not take" in entry.last_failure.message for entry in kept)

@@ -241,7 +241,8 @@ def test_second_delivery_waits_on_the_uncommitted_key(mariadb_store: SqlIdempote
     first.join(WAIT_TIMEOUT_SECONDS)
     second.join(WAIT_TIMEOUT_SECONDS)
 
-    assert first.error is None and second.error is None
+    assert first.error is None
+    assert second.error is None
     assert first.result == RunResult({"by": "first"}, replayed=False)
     assert second.result == RunResult({"by": "first"}, replayed=True)
     assert _rows(mariadb_store.db) == ["first"]
@@ -272,7 +273,7 @@ def test_waiting_delivery_with_another_body_is_conflict(mariadb_store: SqlIdempo
 def test_holder_that_rolls_back_lets_one_waiter_win(mariadb_store: SqlIdempotencyStore,
                                                      logs) -> None:  # type: ignore[no-untyped-def]
     """Two waiters on a holder that rolls back: MariaDB may pick one as a deadlock victim,
-    which is retried; either way one waiter records and the other replays its answer."""
+    which is retried. Either way one waiter records and the other replays its response."""
     holding, release = threading.Event(), threading.Event()
 
     def hold_then_fail() -> None:

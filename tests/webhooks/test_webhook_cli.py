@@ -203,7 +203,7 @@ def test_add_rejects_invalid_url(cli, tmp_path: Path, url: str) -> None:  # type
     assert json.loads(listed) == []
 
 
-def test_add_does_not_echo_a_secret_given_as_file(cli) -> None:  # type: ignore[no-untyped-def]
+def test_add_hides_secret_given_as_file(cli) -> None:  # type: ignore[no-untyped-def]
     secret = generate_secret()
 
     code, out, err = cli("add", "https://hooks.example.com/x", "--secret-file", secret)

@@ -167,7 +167,7 @@ class CallbackService:
         try:
             # The fingerprint is of the signed bytes: a sender retries a message id with the
             # same bytes, and any other body under that id is a conflict. The body is parsed
-            # inside the work, so a duplicate is answered without parsing it again.
+            # inside the work, so a duplicate gets its response without parsing it again.
             body_fingerprint = hashlib.sha256(request.body).hexdigest()
             result = self._run(claim_key, body_fingerprint, lambda: self._notice(request), budget,
                                request.request_id)
@@ -213,8 +213,8 @@ class CallbackService:
                             request_id: str | None) -> RunResult:
         written: list[tuple[VerifiedUpload, RecordOutcome]] = []
         exact = isinstance(notice, UploadNotice) and _exact(notice)
-        # An HTTP duplicate is answered from the claim alone, without parsing the body; so the
-        # record is read with the claim only when the notice is already at hand (COS events).
+        # An HTTP duplicate gets its response from the claim alone, without parsing the body, so
+        # the record is read with the claim only when the notice is already at hand (COS events).
         beside = (recorder.beside(notice.bucket, notice.key, notice.etag)
                   if isinstance(notice, UploadNotice) and exact and notice.etag else None)
 
@@ -267,7 +267,7 @@ class CallbackService:
                 store.completion(claim_key, expected, claimed["token"]))
             if outcome.stored == RECORD_REJECTED:
                 self._quarantine(plan.upload.bucket, plan.upload.key)
-            # Not completed: a duplicate record (its answer differs), a lost lease or a cluster.
+            # Not completed: a duplicate record (its response differs), a lost lease or a cluster.
             return Completed(expected) if completed else self._describe(outcome)
 
         return run_once(store, claim_key, payload_fingerprint, budget.lease_seconds, work,

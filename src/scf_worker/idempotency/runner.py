@@ -90,7 +90,7 @@ class Completed:
 
 @dataclass(frozen=True)
 class Prepared:
-    """The read-only part of a piece of work: its answer, and the writes that go with it.
+    """The read-only part of a piece of work: its response, and the writes that go with it.
 
     ``write`` runs inside the transaction that completes the key and returns the
     final response, which replaces ``response`` when it differs.

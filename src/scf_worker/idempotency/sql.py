@@ -99,7 +99,7 @@ class Beside:
 
 @dataclass(frozen=True)
 class Lookup:
-    """What ``lookup`` found: whether the key's row must be taken over, and the row beside it."""
+    """The result of ``lookup``: whether the key's row must be taken over, and the row beside it."""
 
     takeover: bool
     beside: Row | None = None
